@@ -4,110 +4,11 @@
 mod support;
 
 use serde_json::{Value, json};
-use support::{PeerProcess, capture, testnet};
-
-const BOB_AFTER: &str = "UCT: 99.999999999989 (1 token)";
-const ALICE_AFTER: &str = "UCT: 100.000000000011 (2 tokens)";
-
-struct Devices {
-    peer1: PeerProcess,
-    peer2: PeerProcess,
-}
-
-/// §1 to §C.4: set up both wallets on both devices, invoice, pay, sync.
-/// Returns the invoice id and each wallet's mnemonic.
-async fn pay_and_sync(devices: &mut Devices, bundles: usize) -> (String, Value) {
-    let Devices { peer1, peer2 } = devices;
-    // §1 peer1 setup
-    let alice = peer1
-        .ok(
-            "create_wallet",
-            json!({"wallet": "alice", "nametag": "alice"}),
-        )
-        .await;
-    let bob = peer1
-        .ok("create_wallet", json!({"wallet": "bob", "nametag": "bob"}))
-        .await;
-    for wallet in ["alice", "bob"] {
-        peer1
-            .ok(
-                "faucet",
-                json!({"wallet": wallet, "coin": "UCT", "amount": "100"}),
-            )
-            .await;
-        peer1.ok("flush", json!({"wallet": wallet})).await;
-    }
-    for _ in 0..bundles {
-        for wallet in ["alice", "bob"] {
-            peer1
-                .ok("flush", json!({"wallet": wallet, "force": true}))
-                .await;
-        }
-    }
-    // §A.1 peer2 imports both from their mnemonics
-    for (wallet, created) in [("alice", &alice), ("bob", &bob)] {
-        let imported = peer2
-            .ok(
-                "import_wallet",
-                json!({"wallet": wallet, "mnemonic": created["mnemonic"]}),
-            )
-            .await;
-        assert_eq!(imported["address"], created["address"]);
-        peer2.ok("sync", json!({"wallet": wallet})).await;
-        peer2
-            .ok("receive", json!({"wallet": wallet, "finalize": true}))
-            .await;
-        let on_peer1 = peer1.ok("balance", json!({"wallet": wallet})).await;
-        let on_peer2 = peer2.ok("balance", json!({"wallet": wallet})).await;
-        assert_eq!(on_peer1["text"], on_peer2["text"]);
-        assert_eq!(on_peer2["text"], json!("UCT: 100 (1 token)"));
-    }
-    // §C.1b deliver invoice
-    let invoice = peer1
-        .ok(
-            "invoice_create",
-            json!({"wallet": "alice", "amount": "11000000", "unit": "base", "coin": "UCT"}),
-        )
-        .await["invoice_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let delivered = peer1
-        .ok(
-            "invoice_deliver",
-            json!({"wallet": "alice", "invoice_id": invoice, "to": "bob"}),
-        )
-        .await;
-    assert_eq!(delivered["delivered"], json!(true));
-    let seen = peer1
-        .ok(
-            "invoice_await",
-            json!({"wallet": "bob", "invoice_id": invoice, "timeout_ms": 30000}),
-        )
-        .await;
-    assert_eq!(seen["visible"], json!(true));
-    // §C.2 Bob pays
-    peer1.ok("sync", json!({"wallet": "bob"})).await;
-    peer1
-        .ok(
-            "invoice_pay",
-            json!({"wallet": "bob", "invoice_id": invoice}),
-        )
-        .await;
-    peer1
-        .ok("receive", json!({"wallet": "alice", "finalize": true}))
-        .await;
-    // §C.4 cross-device sync
-    let covered = peer2
-        .ok(
-            "invoice_await",
-            json!({"wallet": "alice", "invoice_id": invoice, "timeout_ms": 60000, "state": "COVERED"}),
-        )
-        .await;
-    assert_eq!(covered["visible"], json!(true));
-    let mnemonics = json!({"alice": alice["mnemonic"], "bob": bob["mnemonic"]});
-    (invoice, mnemonics)
-}
+use support::{
+    PeerProcess, capture,
+    scenario::{ALICE_AFTER, BOB_AFTER, Devices, pay_and_sync},
+    testnet,
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pay_sync_clear_recover_gives_the_expected_end_state_on_both_devices() {
@@ -204,4 +105,28 @@ async fn check_ledgers(devices: &mut Devices, invoice: &str) {
     for field in ["transfer_id", "amount", "token_ids", "invoice_id"] {
         assert_eq!(sent[0][field], received[0][field], "{field}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recovery_at_seventy_active_bundles_equals_the_pre_clear_state() {
+    let testnet = testnet(&[]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let no_consolidation = [("SPHERE_CONSOLIDATE", "off")];
+    let mut devices = Devices {
+        peer1: PeerProcess::start(&testnet, &dir.path().join("peer1"), &no_consolidation).await,
+        peer2: PeerProcess::start(&testnet, &dir.path().join("peer2"), &no_consolidation).await,
+    };
+    let (invoice, mnemonics) = pay_and_sync(&mut devices, 70).await;
+    let flushed = devices
+        .peer1
+        .ok("flush", json!({"wallet": "alice", "force": true}))
+        .await;
+    assert!(
+        flushed["active_bundles"].as_u64().unwrap() >= 70,
+        "{flushed}"
+    );
+    let before = clear_and_recover(&mut devices, &mnemonics).await;
+    assert_eq!(before["bob"]["balance"], json!(BOB_AFTER));
+    assert_eq!(before["alice"]["balance"], json!(ALICE_AFTER));
+    check_ledgers(&mut devices, &invoice).await;
 }

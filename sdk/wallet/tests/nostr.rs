@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use nostr_sdk::{Client, Filter, Keys, Kind, Timestamp, nips::nip44};
+use nostr_sdk::{Client, Filter, Keys, Timestamp, nips::nip44};
 use sphere_sdk::{
     config::Timers,
     transport::nostr::{NostrLink, TRANSFER_KIND},

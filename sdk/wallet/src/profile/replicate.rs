@@ -64,7 +64,9 @@ impl Profile {
     /// under `Union`, if the union of the local and received id sets differs
     /// from the winning entry's set, a new local entry holding the union is
     /// written (Lamport time above everything seen, origin
-    /// [`Origin::Local`]), so every replica converges to the union; under
+    /// [`Origin::Local`]), so every replica converges to the union (a
+    /// received delete of a non-empty blob is undone the same way: a spent
+    /// token stays spent); under
     /// `Overwrite` (the deliberate bug) a received blob is dropped whenever
     /// a local value exists.
     pub fn apply_remote(&mut self, blocks: Vec<Block>) -> Result<ApplyReport, ProfileError> {

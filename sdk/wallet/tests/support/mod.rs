@@ -3,6 +3,8 @@
 
 #![allow(dead_code, unreachable_pub)]
 
+pub mod scenario;
+
 use std::{path::Path, process::Stdio, time::Duration};
 
 use serde_json::{Value, json};
