@@ -114,6 +114,11 @@ fn load_profile(args: &Args) -> anyhow::Result<NetworkProfile> {
 }
 
 async fn run(config: TestnetConfig) -> anyhow::Result<()> {
+    // Listen before announcing readiness: a SIGTERM sent right after the
+    // ready line must stop us cleanly, not by the default action.
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut terminate = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
+    let mut interrupt = signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?;
     let testnet = RunningTestnet::start(config).await?;
     let ready = serde_json::to_string(testnet.endpoints())?;
     {
@@ -121,19 +126,11 @@ async fn run(config: TestnetConfig) -> anyhow::Result<()> {
         writeln!(stdout, "{ready}").context("cannot write the ready line to stdout")?;
         stdout.flush().context("cannot flush stdout")?;
     }
-    wait_for_stop_signal().await?;
-    tracing::info!(metrics = %serde_json::to_string(&testnet.metrics())?, "network model totals");
-    testnet.stop().await;
-    Ok(())
-}
-
-async fn wait_for_stop_signal() -> anyhow::Result<()> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut terminate = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
-    let mut interrupt = signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?;
     tokio::select! {
         _ = terminate.recv() => tracing::info!("SIGTERM: stopping"),
         _ = interrupt.recv() => tracing::info!("SIGINT: stopping"),
     }
+    tracing::info!(metrics = %serde_json::to_string(&testnet.metrics())?, "network model totals");
+    testnet.stop().await;
     Ok(())
 }

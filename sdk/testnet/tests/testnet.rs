@@ -98,6 +98,18 @@ async fn rpc(url: &str, method: &str, params: Value) -> Value {
         .unwrap()
 }
 
+/// The testnet's `/metrics` document.
+async fn metrics(testnet: &Testnet) -> Value {
+    http()
+        .get(format!("{}/metrics", testnet.url("gateway")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 fn signed_commitment(owner: &SecretKey, state: &[u8], tx: &[u8]) -> Commitment {
     Commitment::sign(
         owner,
@@ -276,14 +288,7 @@ async fn rate_limit_answers_429_with_retry_after_and_is_counted() {
         .await
         .unwrap();
     assert_eq!(other.status().as_u16(), 404);
-    let metrics: Value = client
-        .get(format!("{gateway}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let metrics: Value = metrics(&testnet).await;
     assert_eq!(metrics["gateway"]["rate_limited"], json!(1), "{metrics}");
     assert_eq!(metrics["gateway"]["requests"], json!(4), "{metrics}");
     assert_eq!(metrics["profile"], json!("ideal"));
@@ -319,14 +324,7 @@ async fn faults_drop_connections_and_answer_503() {
         .await
         .unwrap();
     assert_eq!(response.status().as_u16(), 503);
-    let metrics: Value = http()
-        .get(format!("{}/metrics", failing.url("gateway")))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let metrics: Value = metrics(&failing).await;
     assert_eq!(metrics["gateway"]["errors_5xx"], json!(1), "{metrics}");
 }
 
@@ -472,14 +470,7 @@ mod relay {
             Err(error) => error.to_string(),
         };
         assert!(reason.contains("rate-limited"), "{reason}");
-        let metrics: Value = http()
-            .get(format!("{}/metrics", testnet.url("gateway")))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let metrics: Value = metrics(&testnet).await;
         assert_eq!(metrics["relay"]["rate_limited"], json!(1), "{metrics}");
     }
 
@@ -494,14 +485,7 @@ mod relay {
         let (_client, _) = connected_client(&testnet.url("relay")).await;
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
-            let metrics: Value = http()
-                .get(format!("{}/metrics", testnet.url("gateway")))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            let metrics: Value = metrics(&testnet).await;
             if metrics["relay"]["disconnects"].as_u64().unwrap() >= 1 {
                 break;
             }
@@ -572,14 +556,7 @@ async fn a_retrying_client_gets_through_seeded_drops_and_the_drops_are_counted()
             assert!(attempts < 20, "request {i} never got through");
         }
     }
-    let metrics: Value = client
-        .get(format!("{}/metrics", testnet.url("gateway")))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let metrics: Value = metrics(&testnet).await;
     let dropped = metrics["aggregator"]["dropped"].as_u64().unwrap();
     assert_eq!(dropped, failures, "{metrics}");
     // 10 % of about 222 attempts: far from both 0 and 200.

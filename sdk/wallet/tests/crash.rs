@@ -93,8 +93,8 @@ async fn setup(alice_peer: &mut PeerProcess, bob_peer: &mut PeerProcess, k: u32)
 }
 
 /// Sends `op` without waiting for it, waits for its answer at most `delay`
-/// (forever with `None`, not at all with zero), then SIGKILLs the peer. Returns the answer if it
-/// came first, and when the kill happened.
+/// (forever with `None`, not at all with zero), then SIGKILLs the peer.
+/// Returns the answer if it came first, and when the kill happened.
 async fn kill_during(
     mut peer: PeerProcess,
     op: &str,
