@@ -36,7 +36,11 @@
 
 #![allow(clippy::print_stdout)]
 
-use std::{path::PathBuf, process::ExitCode, time::Duration, time::Instant};
+use std::{
+    path::{Path, PathBuf},
+    process::ExitCode,
+    time::{Duration, Instant},
+};
 
 use anyhow::Context;
 use serde::Serialize;
@@ -69,14 +73,13 @@ struct BenchOptions {
 }
 
 impl BenchOptions {
-    fn parse(args: impl Iterator<Item = String>) -> Result<Self, String> {
+    fn parse(mut args: impl Iterator<Item = String>) -> Result<Self, String> {
         let mut options = BenchOptions {
             sizes: FULL_SIZES,
             flush_runs: FLUSH_RUNS,
             recovery_runs: RECOVERY_RUNS,
             networks: vec!["ideal".to_owned()],
         };
-        let mut args = args.peekable();
         while let Some(arg) = args.next() {
             match arg.as_str() {
                 "--quick" => {
@@ -185,7 +188,7 @@ async fn bench_network(
     network: &str,
     options: &BenchOptions,
     report: &mut BenchReport,
-    json_path: &PathBuf,
+    json_path: &Path,
 ) -> anyhow::Result<()> {
     let profile = NetworkProfile::load(network, &[]).context("use --network ideal or ci")?;
     let timers = Timers::new(profile.time_scale)?;
@@ -253,7 +256,6 @@ async fn bench_network(
         write_report(report, json_path)?;
     }
     wallet.close().await?;
-    drop(wallet);
     testnet.stop().await;
     Ok(())
 }
@@ -347,48 +349,36 @@ fn report_path() -> PathBuf {
     target.join("bench-flush-recovery.json")
 }
 
-fn write_report(report: &BenchReport, path: &PathBuf) -> anyhow::Result<()> {
+fn write_report(report: &BenchReport, path: &Path) -> anyhow::Result<()> {
     let bytes = serde_json::to_vec_pretty(report)?;
     std::fs::write(path, bytes).with_context(|| format!("writing {}", path.display()))
 }
 
+const TABLE_HEADER: &str = "network      B  proof_check   flush ms   recovery ms verifications   verify ms  peak MiB  RSS MiB";
+
 fn render_table(report: &BenchReport) -> String {
-    let mut out = format!(
-        "{:<8} {:>5}  {:<11} {:>10} {:>13} {:>13} {:>11} {:>9} {:>8}\n",
-        "network",
-        "B",
-        "proof_check",
-        "flush ms",
-        "recovery ms",
-        "verifications",
-        "verify ms",
-        "peak MiB",
-        "RSS MiB"
-    );
-    for row in &report.rows {
+    let mut out = format!("{TABLE_HEADER}\n");
+    for r in &report.rows {
         out += &format!(
             "{:<8} {:>5}  {:<11} {:>10.1} {:>13.1} {:>13} {:>11.1} {:>9.1} {:>8.1}\n",
-            row.network,
-            row.bundles,
-            row.proof_check,
-            row.flush_median_ms,
-            row.recovery_median_ms,
-            row.verifications,
-            row.verify_ms,
-            row.peak_rss_mib,
-            row.rss_mib
+            r.network,
+            r.bundles,
+            r.proof_check,
+            r.flush_median_ms,
+            r.recovery_median_ms,
+            r.verifications,
+            r.verify_ms,
+            r.peak_rss_mib,
+            r.rss_mib
         );
     }
-    out += &format!(
-        "machine: {} cores, load average {} at start, {} at end; peak RSS {}",
-        report.cores,
-        report.load_average_at_start,
-        report.load_average_at_end,
-        if report.peak_rss_reset_per_variant {
-            "reset before each variant's recoveries"
-        } else {
-            "cumulative (clear_refs refused)"
-        }
-    );
-    out
+    let peak = if report.peak_rss_reset_per_variant {
+        "reset before each variant's recoveries"
+    } else {
+        "cumulative (clear_refs refused)"
+    };
+    out + &format!(
+        "machine: {} cores, load average {} at start, {} at end; peak RSS {peak}",
+        report.cores, report.load_average_at_start, report.load_average_at_end
+    )
 }

@@ -1,0 +1,147 @@
+//! `soak run`: iterations of one branch, reported and written to a run
+//! folder.
+
+use std::{path::PathBuf, time::Duration};
+
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::{
+    CommandError, Common, default_out_dir, load_scenario, parse_env_pairs, resolve_command,
+};
+use crate::{
+    manifest::{BranchInfo, MachineInfo, Manifest, ScenarioInfo},
+    process::ProcessGroups,
+    record::IterationRecord,
+    reporter::{self, Verbosity},
+    runner::{self, RunSettings, exit_code_for},
+};
+
+/// `soak run` options, validated by [`run`].
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Options shared with `soak ab`.
+    pub common: Common,
+    /// `--peer-cmd`.
+    pub peer_cmd: Option<String>,
+    /// `--iterations`.
+    pub iterations: usize,
+    /// `--peer-env K=V`.
+    pub peer_env: Vec<String>,
+}
+
+/// What a finished `soak run` produced.
+pub struct RunOutcome {
+    /// The exit code.
+    pub exit_code: u8,
+    /// The run folder.
+    pub out: PathBuf,
+    /// Every iteration.
+    pub records: Vec<IterationRecord>,
+}
+
+/// Builds the settings shared by every iteration from the common options.
+pub fn settings(
+    common: &Common,
+    cancel: CancellationToken,
+) -> Result<(RunSettings, ScenarioInfo), CommandError> {
+    let (scenario, info) = load_scenario(common)?;
+    let testnet_cmd = resolve_command(
+        common.testnet_cmd.as_deref(),
+        "sphere-testnet",
+        "--testnet-cmd",
+    )?;
+    Ok((
+        RunSettings {
+            scenario,
+            testnet_cmd,
+            profile: common.profile.clone(),
+            perf: common.perf,
+            perf_window: common.perf_window,
+            interval: common.interval,
+            start_skip: common.start_skip,
+            keep: common.keep,
+            ready_timeout: common.ready_timeout,
+            step_timeout: common.step_timeout,
+            shutdown_timeout: Duration::from_secs(30),
+            contamination_threshold: common.contamination_threshold,
+            cancel,
+        },
+        info,
+    ))
+}
+
+/// Runs the iterations and writes the run folder.
+pub async fn run(
+    options: RunOptions,
+    cancel: CancellationToken,
+    groups: ProcessGroups,
+) -> Result<RunOutcome, CommandError> {
+    let (settings, scenario_info) = settings(&options.common, cancel.clone())?;
+    let peer_cmd = resolve_command(options.peer_cmd.as_deref(), "sphere-peer", "--peer-cmd")?;
+    let peer_env = parse_env_pairs(&options.peer_env, "--peer-env")?;
+    if options.iterations == 0 {
+        return Err(CommandError::Usage(
+            "--iterations must be at least 1".into(),
+        ));
+    }
+    let out = options.common.out.clone().unwrap_or_else(default_out_dir);
+    std::fs::create_dir_all(&out).map_err(|e| {
+        CommandError::Usage(format!("cannot create --out `{}`: {e}", out.display()))
+    })?;
+    let mut manifest = Manifest {
+        schema_version: 1,
+        harness_version: env!("CARGO_PKG_VERSION").to_owned(),
+        command_line: std::env::args().collect(),
+        started_at: chrono::Utc::now(),
+        scenario: scenario_info,
+        network_profile: settings.profile.clone(),
+        testnet_cmd: settings.testnet_cmd.display(),
+        branches: vec![BranchInfo {
+            name: "run".into(),
+            peer_cmd: peer_cmd.display(),
+            peer_env: peer_env.clone(),
+            ..BranchInfo::default()
+        }],
+        iterations: options.iterations.to_string(),
+        machine: MachineInfo::current(),
+        interrupted: false,
+    };
+    manifest.write(&out).map_err(|e| {
+        CommandError::Usage(format!("cannot write to --out `{}`: {e}", out.display()))
+    })?;
+
+    let (events_tx, events_rx) = mpsc::unbounded_channel();
+    let verbosity = if options.common.quiet || options.common.json {
+        Verbosity::Quiet
+    } else {
+        Verbosity::Normal
+    };
+    let progress = reporter::spawn_progress(events_rx, options.iterations, verbosity);
+    let branch = runner::BranchRun {
+        name: "run",
+        peer_cmd: &peer_cmd,
+        peer_env: &peer_env,
+        out: &out,
+    };
+    let records =
+        runner::run_branch(&settings, &branch, options.iterations, &groups, &events_tx).await;
+    drop(events_tx);
+    let _ = progress.await;
+
+    manifest.interrupted = cancel.is_cancelled();
+    manifest.branches[0].variant = records.iter().find_map(|r| {
+        r.peers
+            .values()
+            .next()
+            .and_then(|hello| hello.get("variant").cloned())
+    });
+    if let Err(error) = manifest.write(&out) {
+        tracing::error!(%error, "cannot update manifest.json");
+    }
+    Ok(RunOutcome {
+        exit_code: exit_code_for(&records),
+        out,
+        records,
+    })
+}

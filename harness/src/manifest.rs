@@ -1,0 +1,113 @@
+//! `manifest.json`: what was run, where, with what: enough to reproduce a
+//! run or to see why two runs differ.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+/// The scenario as run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ScenarioInfo {
+    /// Its path (or `<built-in>`).
+    pub path: String,
+    /// Its name.
+    pub name: String,
+    /// SHA-256 of its text.
+    pub sha256: String,
+    /// Parameters after `--set`.
+    pub params: Value,
+}
+
+/// One branch as run.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct BranchInfo {
+    /// `run`, `baseline` or `treatment`.
+    pub name: String,
+    /// The git ref, if built from one.
+    pub git_ref: Option<String>,
+    /// The commit it resolved to.
+    pub commit: Option<String>,
+    /// The build command, if built.
+    pub build_cmd: Option<String>,
+    /// The peer command.
+    pub peer_cmd: String,
+    /// Extra peer environment.
+    pub peer_env: Vec<(String, String)>,
+    /// The variant the peers reported in `hello`.
+    pub variant: Option<Value>,
+}
+
+/// The machine.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MachineInfo {
+    /// Logical cores.
+    pub cores: usize,
+    /// Total memory in bytes.
+    pub memory_bytes: u64,
+    /// OS name and version.
+    pub os: String,
+    /// Kernel version.
+    pub kernel: String,
+}
+
+impl MachineInfo {
+    /// Reads the current machine.
+    pub fn current() -> MachineInfo {
+        let memory_bytes = sysinfo::System::new()
+            .map(|mut system| {
+                system.refresh_memory();
+                system.total_memory()
+            })
+            .unwrap_or(0);
+        MachineInfo {
+            cores: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1),
+            memory_bytes,
+            os: sysinfo::System::long_os_version()
+                .unwrap_or_else(|_| std::env::consts::OS.to_owned()),
+            kernel: sysinfo::System::kernel_version().unwrap_or_default(),
+        }
+    }
+}
+
+/// The whole manifest.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Manifest {
+    /// Layout version.
+    pub schema_version: u32,
+    /// `soak`'s version.
+    pub harness_version: String,
+    /// The command line.
+    pub command_line: Vec<String>,
+    /// When the run started.
+    pub started_at: chrono::DateTime<chrono::Utc>,
+    /// The scenario.
+    pub scenario: ScenarioInfo,
+    /// The network profile.
+    pub network_profile: String,
+    /// The testnet command.
+    pub testnet_cmd: String,
+    /// Branches.
+    pub branches: Vec<BranchInfo>,
+    /// Iterations asked for (per branch).
+    pub iterations: String,
+    /// The machine.
+    pub machine: MachineInfo,
+    /// Whether the run was interrupted.
+    pub interrupted: bool,
+}
+
+/// SHA-256 of `text`, hex.
+pub fn sha256_hex(text: &str) -> String {
+    hex::encode(Sha256::digest(text.as_bytes()))
+}
+
+impl Manifest {
+    /// Writes it to `dir/manifest.json`.
+    pub fn write(&self, dir: &Path) -> std::io::Result<()> {
+        crate::record::write_json(&dir.join("manifest.json"), self)
+    }
+}

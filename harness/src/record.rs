@@ -1,0 +1,195 @@
+//! What one iteration measured, and how it is written to its folder.
+//!
+//! `summary-metrics.json` is the whole [`IterationRecord`] (versioned by
+//! [`SCHEMA_VERSION`]); `totals.tsv`, `samples.tsv` and `counters.tsv` are
+//! flat views of it for people and spreadsheets. Writers produce bytes or
+//! write one file each, and are called as soon as data exists, so an
+//! interrupted run keeps what it measured.
+
+use std::{io::Write, path::Path};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::{
+    counters::SectionCounters,
+    sampler::{Contamination, ProcessTreeSample, ResourceSummary},
+    scenario::assertions::AssertionOutcome,
+};
+
+/// Version of the `summary-metrics.json` layout.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// How a section ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum SectionStatus {
+    /// Every step succeeded and every error-severity assertion held.
+    Pass,
+    /// A step failed (peer error, unmet expectation) or an assertion failed.
+    Fail,
+    /// Infrastructure failure: crash, hang, timeout.
+    Error,
+    /// Not reached.
+    NotRun,
+}
+
+impl SectionStatus {
+    /// The text used in tables.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SectionStatus::Pass => "PASS",
+            SectionStatus::Fail => "FAIL",
+            SectionStatus::Error => "ERROR",
+            SectionStatus::NotRun => "NOT_RUN",
+        }
+    }
+}
+
+/// One section of one iteration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SectionRecord {
+    /// Section id without the `§` (e.g. `C.2`).
+    pub id: String,
+    /// Its title.
+    pub title: String,
+    /// Wall time from the first request sent to the last response received.
+    pub seconds: Option<f64>,
+    /// How it ended.
+    pub status: SectionStatus,
+    /// Why it failed, if it did.
+    pub failure: Option<String>,
+    /// When it started, for attributing samples and counters.
+    pub started_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// When it ended.
+    pub ended_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// How an iteration ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum IterationStatus {
+    /// Ran to the end; every step succeeded and every assertion held.
+    Passed,
+    /// Ran; a step or an error-severity assertion failed.
+    Failed,
+    /// Stopped by an infrastructure failure.
+    Infrastructure {
+        /// The one-line error.
+        message: String,
+    },
+    /// Stopped by Ctrl-C or SIGTERM.
+    Interrupted,
+}
+
+/// Everything one iteration measured.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct IterationRecord {
+    /// [`SCHEMA_VERSION`].
+    pub schema_version: u32,
+    /// `run`, `baseline` or `treatment`.
+    pub branch: String,
+    /// 1-based.
+    pub iteration: usize,
+    /// How it ended.
+    pub status: IterationStatus,
+    /// When it started.
+    pub started_at: chrono::DateTime<chrono::Utc>,
+    /// Sum of the sections' wall times.
+    pub total_seconds: f64,
+    /// Per section.
+    pub sections: Vec<SectionRecord>,
+    /// Per assertion.
+    pub assertions: Vec<AssertionOutcome>,
+    /// Per role: RSS and CPU of its process tree.
+    pub resources: Vec<ResourceSummary>,
+    /// Whether other processes took a large share of the machine.
+    pub contamination: Option<Contamination>,
+    /// Perf counters per section and role.
+    pub counters: Vec<SectionCounters>,
+    /// Each peer's `hello` (name, version, variant, ops).
+    pub peers: serde_json::Map<String, Value>,
+    /// The testnet's `/metrics` at the end (what the network model did).
+    pub testnet_metrics: Option<Value>,
+}
+
+/// Writes `value` as pretty JSON to `path`.
+pub fn write_json<T: Serialize>(path: &Path, value: &T) -> std::io::Result<()> {
+    let bytes = serde_json::to_vec_pretty(value).map_err(std::io::Error::other)?;
+    std::fs::write(path, bytes)
+}
+
+/// `totals.tsv`: section, seconds, status.
+pub fn totals_tsv(record: &IterationRecord) -> Vec<u8> {
+    let mut out = b"section\ttitle\tseconds\tstatus\n".to_vec();
+    for section in &record.sections {
+        let seconds = section
+            .seconds
+            .map(|s| format!("{s:.3}"))
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "§{}\t{}\t{}\t{}",
+            section.id,
+            section.title,
+            seconds,
+            section.status.as_str()
+        );
+    }
+    let _ = writeln!(
+        out,
+        "total\t\t{:.3}\t{}",
+        record.total_seconds,
+        status_word(&record.status)
+    );
+    out
+}
+
+fn status_word(status: &IterationStatus) -> &'static str {
+    match status {
+        IterationStatus::Passed => "PASS",
+        IterationStatus::Failed => "FAIL",
+        IterationStatus::Infrastructure { .. } => "ERROR",
+        IterationStatus::Interrupted => "INTERRUPTED",
+    }
+}
+
+/// `samples.tsv`: elapsed, section, role, pid count, rss bytes, cpu %.
+pub fn samples_tsv(samples: &[(Option<String>, ProcessTreeSample)]) -> Vec<u8> {
+    let mut out = b"elapsed_s\tsection\trole\tpid_count\trss_bytes\tcpu_pct\n".to_vec();
+    for (section, sample) in samples {
+        let _ = writeln!(
+            out,
+            "{:.3}\t{}\t{}\t{}\t{}\t{:.1}",
+            sample.elapsed.as_secs_f64(),
+            section
+                .as_deref()
+                .map(|s| format!("§{s}"))
+                .unwrap_or_default(),
+            sample.role,
+            sample.pid_count,
+            sample.rss_bytes,
+            sample.cpu_pct
+        );
+    }
+    out
+}
+
+/// `counters.tsv`: section, counter, count, total ms, avg ms, max ms (all
+/// roles summed).
+pub fn counters_tsv(rows: &[SectionCounters]) -> Vec<u8> {
+    let mut out = b"section\trole\tcounter\tcount\ttotal_ms\tavg_ms\tmax_ms\n".to_vec();
+    for row in rows {
+        let avg = if row.count == 0 {
+            0.0
+        } else {
+            row.total_ms / row.count as f64
+        };
+        let _ = writeln!(
+            out,
+            "{}\t{}\t{}\t{}\t{:.3}\t{:.3}\t{:.3}",
+            row.section, row.role, row.counter, row.count, row.total_ms, avg, row.max_ms
+        );
+    }
+    out
+}

@@ -1,0 +1,172 @@
+//! Running a scenario: iterations of one branch (`soak run`), each in its
+//! own folder, reported through [`RunEvent`]s.
+//!
+//! The runner emits events and writes files; it prints nothing. Whoever
+//! runs it (the terminal reporter, a JSON printer, tests) consumes the
+//! events.
+
+mod iteration;
+mod steps;
+
+use std::{path::PathBuf, time::Duration};
+
+use serde::Serialize;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+pub use iteration::{IterationPlan, run_iteration};
+
+use crate::{
+    process::{CommandSpec, ProcessGroups},
+    record::{IterationRecord, IterationStatus, SectionStatus},
+    scenario::{assertions::AssertionOutcome, model::Scenario},
+};
+
+/// Everything an iteration needs, resolved and validated.
+pub struct RunSettings {
+    /// The scenario, parameters applied.
+    pub scenario: Scenario,
+    /// The testnet command (`--profile P` is appended).
+    pub testnet_cmd: CommandSpec,
+    /// The network profile passed to the testnet.
+    pub profile: String,
+    /// Turn the peers' perf counters on.
+    pub perf: bool,
+    /// Perf window length asked of the peers.
+    pub perf_window: Duration,
+    /// Sampling interval.
+    pub interval: Duration,
+    /// Samples before this (scaled by the network's time scale) are left out
+    /// of averages.
+    pub start_skip: Duration,
+    /// Keep each iteration's workspace (the daemons' on-disk state).
+    pub keep: bool,
+    /// Replaces every step's timeout when set.
+    pub step_timeout: Option<Duration>,
+    /// How long a testnet or peer may take to be ready.
+    pub ready_timeout: Duration,
+    /// How long a peer may take to answer `shutdown`.
+    pub shutdown_timeout: Duration,
+    /// Share of the machine other processes may use before a run is flagged.
+    pub contamination_threshold: f64,
+    /// Fired by Ctrl-C or SIGTERM.
+    pub cancel: CancellationToken,
+}
+
+/// What happened, as it happened.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum RunEvent {
+    /// An iteration began.
+    IterationStarted {
+        /// Branch.
+        branch: String,
+        /// 1-based.
+        iteration: usize,
+    },
+    /// A section began.
+    SectionStarted {
+        /// `§C.2`.
+        id: String,
+        /// Its title.
+        title: String,
+    },
+    /// A section ended.
+    SectionFinished {
+        /// `§C.2`.
+        id: String,
+        /// Wall time.
+        seconds: f64,
+        /// How it ended.
+        status: SectionStatus,
+    },
+    /// A step failed and the iteration stops.
+    StepFailed {
+        /// `§C.2`.
+        section: String,
+        /// Why.
+        message: String,
+    },
+    /// An assertion was checked.
+    Assertion(Box<AssertionOutcome>),
+    /// An iteration ended and its folder is written.
+    IterationFinished(Box<IterationRecord>),
+}
+
+/// The exit codes, in one place.
+pub mod exit_codes {
+    /// Everything passed.
+    pub const PASS: u8 = 0;
+    /// An assertion or step failed, or the gate failed.
+    pub const FAILED: u8 = 1;
+    /// Bad usage or input (flags, scenario file).
+    pub const USAGE: u8 = 2;
+    /// Infrastructure failure (build, crash, hang, timeout).
+    pub const INFRASTRUCTURE: u8 = 3;
+    /// Interrupted by Ctrl-C or SIGTERM.
+    pub const INTERRUPTED: u8 = 130;
+}
+
+/// The exit code for a set of iterations: interrupted beats infrastructure
+/// beats failure beats pass.
+pub fn exit_code_for(records: &[IterationRecord]) -> u8 {
+    let any = |f: &dyn Fn(&IterationStatus) -> bool| records.iter().any(|r| f(&r.status));
+    if any(&|s| matches!(s, IterationStatus::Interrupted)) {
+        exit_codes::INTERRUPTED
+    } else if any(&|s| matches!(s, IterationStatus::Infrastructure { .. })) {
+        exit_codes::INFRASTRUCTURE
+    } else if any(&|s| matches!(s, IterationStatus::Failed)) {
+        exit_codes::FAILED
+    } else {
+        exit_codes::PASS
+    }
+}
+
+/// One branch to run: which peer, how many iterations, where.
+pub struct BranchRun<'a> {
+    /// `run`, `baseline` or `treatment`.
+    pub name: &'a str,
+    /// Its peer command.
+    pub peer_cmd: &'a CommandSpec,
+    /// Its extra peer environment.
+    pub peer_env: &'a [(String, String)],
+    /// Its folder (iterations go in `run-K` below it).
+    pub out: &'a std::path::Path,
+}
+
+impl BranchRun<'_> {
+    /// The plan of iteration `k` (1-based) of this branch.
+    pub fn plan(&self, k: usize) -> IterationPlan<'_> {
+        IterationPlan {
+            branch: self.name,
+            iteration: k,
+            dir: iteration_dir(self.out, k),
+            peer_cmd: self.peer_cmd,
+            peer_env: self.peer_env,
+        }
+    }
+}
+
+/// Runs `iterations` iterations of one branch, stopping early when
+/// interrupted.
+pub async fn run_branch(
+    settings: &RunSettings,
+    branch: &BranchRun<'_>,
+    iterations: usize,
+    groups: &ProcessGroups,
+    events: &mpsc::UnboundedSender<RunEvent>,
+) -> Vec<IterationRecord> {
+    let mut records = Vec::new();
+    for k in 1..=iterations {
+        if settings.cancel.is_cancelled() {
+            break;
+        }
+        records.push(run_iteration(settings, branch.plan(k), groups, events).await);
+    }
+    records
+}
+
+/// `out/run-K`.
+pub fn iteration_dir(out: &std::path::Path, k: usize) -> PathBuf {
+    out.join(format!("run-{k}"))
+}

@@ -1,0 +1,445 @@
+//! `soak run` as a user runs it: the binary, real files, real processes.
+//!
+//! Most tests use a peer and a testnet written in Python from the protocol
+//! document alone (tests/fixtures): fast, hermetic, and proof that the
+//! harness knows nothing of our SDK. Two tests run the real workspace
+//! binaries through the full scenario.
+
+use std::{
+    path::{Path, PathBuf},
+    process::{Command, Output, Stdio},
+    time::{Duration, Instant},
+};
+
+use assert_cmd::cargo::CommandCargoExt;
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+fn scenario(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../scenarios")
+        .join(name)
+}
+
+/// A unique word to find this test's processes in the process table.
+fn marker(test: &str) -> String {
+    format!("soaktest-{test}-{}", std::process::id())
+}
+
+/// Processes whose command line contains `marker` (zombies excluded).
+fn processes_with(marker: &str) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(Result::ok)
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .chars()
+                .all(|c| c.is_ascii_digit())
+        })
+        .filter(|e| {
+            std::fs::read_to_string(e.path().join("stat"))
+                .map(|stat| {
+                    !stat
+                        .rsplit_once(')')
+                        .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))
+                })
+                .unwrap_or(false)
+        })
+        .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+        .map(|raw| String::from_utf8_lossy(&raw).replace('\0', " "))
+        .filter(|cmdline| cmdline.contains(marker))
+        .collect()
+}
+
+fn fake_peer_cmd(marker: &str) -> String {
+    format!("python3 {} {marker}", fixture("fake_peer.py").display())
+}
+
+fn fake_testnet_cmd(marker: &str) -> String {
+    format!("python3 {} {marker}", fixture("fake_testnet.py").display())
+}
+
+fn soak(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut command = Command::cargo_bin("soak").unwrap();
+    command.args(args).stdin(Stdio::null());
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    command.output().unwrap()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn assert_no_orphans(marker: &str) {
+    // Killed processes may take a moment to be reaped by init.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let left = processes_with(marker);
+        if left.is_empty() {
+            return;
+        }
+        assert!(Instant::now() < deadline, "orphan processes: {left:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn header(path: &Path) -> String {
+    std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// Runs `soak run` on smoke.toml with the fake peer and testnet.
+fn fake_run(test: &str, out: &Path, extra: &[&str], env: &[(&str, &str)]) -> Output {
+    let marker = marker(test);
+    let peer = fake_peer_cmd(&marker);
+    let testnet = fake_testnet_cmd(&marker);
+    let scenario = scenario("smoke.toml");
+    let mut args = vec![
+        "run",
+        "--scenario",
+        scenario.to_str().unwrap(),
+        "--peer-cmd",
+        &peer,
+        "--testnet-cmd",
+        &testnet,
+        "--out",
+        out.to_str().unwrap(),
+        "--interval-ms",
+        "200",
+    ];
+    args.extend_from_slice(extra);
+    let output = soak(&args, env);
+    assert_no_orphans(&marker);
+    output
+}
+
+#[test]
+fn a_peer_in_another_language_runs_the_smoke_scenario() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let output = fake_run("python", &out, &[], &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let run = out.join("run-1");
+    assert_eq!(
+        header(&run.join("totals.tsv")),
+        "section\ttitle\tseconds\tstatus"
+    );
+    assert_eq!(
+        header(&run.join("samples.tsv")),
+        "elapsed_s\tsection\trole\tpid_count\trss_bytes\tcpu_pct"
+    );
+    assert_eq!(
+        header(&run.join("counters.tsv")),
+        "section\trole\tcounter\tcount\ttotal_ms\tavg_ms\tmax_ms"
+    );
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run.join("summary-metrics.json")).unwrap()).unwrap();
+    assert_eq!(summary["schema_version"], 1);
+    assert_eq!(summary["status"]["kind"], "passed");
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["branches"][0]["variant"]["language"], "python");
+    assert!(manifest["machine"]["cores"].as_u64().unwrap() >= 1);
+    // The fake peer's mnemonic is nowhere in the run folder.
+    let log = std::fs::read_to_string(run.join("script.log")).unwrap();
+    assert!(
+        log.contains("<redacted>"),
+        "the mnemonic field is shown redacted"
+    );
+    for file in walk(&out) {
+        let text = String::from_utf8_lossy(&std::fs::read(&file).unwrap()).into_owned();
+        assert!(
+            !text.contains("fixture alpha bravo"),
+            "mnemonic leaked into {}",
+            file.display()
+        );
+    }
+    // Each peer's process tree was sampled: python plus its sleep grandchild.
+    let samples = std::fs::read_to_string(run.join("samples.tsv")).unwrap();
+    assert!(
+        samples.lines().any(|l| l.contains("\tpeer1\t2\t")),
+        "peer1's tree should hold 2 processes: {samples}"
+    );
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().filter_map(Result::ok) {
+        let path = entry.path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}
+
+/// The one line soak printed that starts with `soak: `.
+fn error_line(output: &Output) -> String {
+    let text = stderr(output);
+    let lines: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("error: ") || l.starts_with("soak: "))
+        .collect();
+    lines.first().map(|l| (*l).to_owned()).unwrap_or(text)
+}
+
+#[test]
+fn a_peer_killed_mid_run_is_an_infrastructure_failure_with_artefacts_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let output = fake_run("killed", &out, &[], &[("FAKE_PEER_CRASH_ON", "faucet")]);
+    assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
+    let line = error_line(&output);
+    assert!(
+        line.contains("peer1") && line.contains("killed by SIGKILL") && line.contains("faucet"),
+        "{line}"
+    );
+    assert!(out.join("run-1/totals.tsv").exists());
+    assert!(out.join("run-1/summary-metrics.json").exists());
+    assert!(out.join("run-1/script.log").exists());
+}
+
+#[test]
+fn a_hanging_peer_times_out_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let output = fake_run(
+        "hang",
+        &out,
+        &["--step-timeout-ms", "1500"],
+        &[("FAKE_PEER_HANG_ON", "faucet")],
+    );
+    assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
+    let line = error_line(&output);
+    assert!(
+        line.contains("peer1") && line.contains("no answer to `faucet`"),
+        "{line}"
+    );
+    assert!(out.join("run-1/summary-metrics.json").exists());
+}
+
+#[test]
+fn a_missing_peer_command_names_the_role_and_the_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let marker = marker("missing");
+    let testnet = fake_testnet_cmd(&marker);
+    let scenario = scenario("smoke.toml");
+    let output = soak(
+        &[
+            "run",
+            "--scenario",
+            scenario.to_str().unwrap(),
+            "--peer-cmd",
+            "/nonexistent/peer-binary",
+            "--testnet-cmd",
+            &testnet,
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_no_orphans(&marker);
+    assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
+    let line = error_line(&output);
+    assert!(
+        line.contains("peer1")
+            && line.contains("/nonexistent/peer-binary")
+            && line.contains("--peer-cmd"),
+        "{line}"
+    );
+    assert!(out.join("run-1/totals.tsv").exists());
+}
+
+#[test]
+fn a_testnet_that_never_gets_ready_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let output = fake_run(
+        "silent",
+        &out,
+        &["--ready-timeout-ms", "1500"],
+        &[("FAKE_TESTNET_SILENT", "1")],
+    );
+    assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
+    let line = error_line(&output);
+    assert!(
+        line.contains("testnet") && line.contains("no ready line"),
+        "{line}"
+    );
+    assert!(out.join("run-1/script.log").exists());
+}
+
+#[test]
+fn ctrl_c_exits_130_with_partial_files_and_no_orphans() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let marker = marker("sigint");
+    let peer = fake_peer_cmd(&marker);
+    let testnet = fake_testnet_cmd(&marker);
+    let scenario = scenario("smoke.toml");
+    let mut child = Command::cargo_bin("soak")
+        .unwrap()
+        .args([
+            "run",
+            "--scenario",
+            scenario.to_str().unwrap(),
+            "--peer-cmd",
+            &peer,
+            "--testnet-cmd",
+            &testnet,
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .env("FAKE_PEER_HANG_ON", "faucet")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the run is stuck on the hanging step.
+    let log = out.join("run-1/script.log");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !std::fs::read_to_string(&log)
+        .unwrap_or_default()
+        .contains("\"op\":\"faucet\"")
+    {
+        assert!(Instant::now() < deadline, "the run never reached faucet");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130));
+    assert_no_orphans(&marker);
+    assert!(out.join("run-1/totals.tsv").exists());
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("run-1/summary-metrics.json")).unwrap())
+            .unwrap();
+    assert_eq!(summary["status"]["kind"], "interrupted");
+}
+
+#[test]
+fn a_malformed_scenario_is_one_line_with_its_location_and_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("broken.toml");
+    std::fs::write(&path, "name = \"x\"\n[[peers]]\nname = \"p\"\n[[sections]]\nid = \"1\"\ntitle = \"t\"\n[[sections.steps]]\npeer = \"nobody\"\nop = \"hello\"\n").unwrap();
+    let output = soak(
+        &[
+            "run",
+            "--scenario",
+            path.to_str().unwrap(),
+            "--peer-cmd",
+            "true",
+            "--testnet-cmd",
+            "true",
+        ],
+        &[],
+    );
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    let text = stderr(&output);
+    assert_eq!(text.trim().lines().count(), 1, "{text}");
+    assert!(
+        text.contains(&format!("{}:", path.display())) && text.contains("nobody"),
+        "{text}"
+    );
+}
+
+/// The workspace's own peer and testnet binaries, built if a narrower
+/// `cargo test -p soakgate` left them out.
+fn workspace_binaries() -> (PathBuf, PathBuf) {
+    let soak = assert_cmd::cargo::cargo_bin("soak");
+    let dir = soak.parent().unwrap().to_path_buf();
+    let (peer, testnet) = (dir.join("sphere-peer"), dir.join("sphere-testnet"));
+    if !peer.exists() || !testnet.exists() {
+        let status = Command::new(env!("CARGO"))
+            .args([
+                "build",
+                "-p",
+                "sphere-sdk",
+                "-p",
+                "sphere-testnet",
+                "--bins",
+            ])
+            .status()
+            .unwrap();
+        assert!(status.success(), "building the workspace binaries failed");
+    }
+    (peer, testnet)
+}
+
+#[test]
+fn the_tombstone_overwrite_bug_fails_its_assertion_with_the_diff_and_exit_1() {
+    let (peer, testnet) = workspace_binaries();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let output = soak(
+        &[
+            "run",
+            "--profile",
+            "ci",
+            "--set",
+            "bundles=0",
+            "--peer-cmd",
+            peer.to_str().unwrap(),
+            "--testnet-cmd",
+            testnet.to_str().unwrap(),
+            "--peer-env",
+            "SPHERE_TOMBSTONE_MERGE=overwrite",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let text = stderr(&output);
+    assert!(
+        text.contains("ASSERT FAIL (bob-peer1-vs-peer2-after)\n-UCT: 99.999999999989 (1 token)\n+UCT: 199.999999999989 (2 tokens)"),
+        "{text}"
+    );
+    for file in [
+        "manifest.json",
+        "run-1/script.log",
+        "run-1/totals.tsv",
+        "run-1/samples.tsv",
+        "run-1/counters.tsv",
+        "run-1/summary-metrics.json",
+    ] {
+        assert!(out.join(file).exists(), "{file} missing");
+    }
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("run-1/summary-metrics.json")).unwrap())
+            .unwrap();
+    let failed: Vec<&str> = summary["assertions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["passed"] == false)
+        .map(|a| a["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(failed, vec!["bob-peer1-vs-peer2-after"]);
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(
+        manifest["branches"][0]["variant"]["tombstone_merge"],
+        "overwrite"
+    );
+}

@@ -1,0 +1,200 @@
+//! `report.html`: one self-contained page with the whole comparison.
+//!
+//! No scripts, fonts, stylesheets or images are fetched: the CSS is inline
+//! and every chart is inline SVG drawn by plotters. The page shows, top to
+//! bottom: the gate's result with its reasons; a red banner when the report
+//! carries warnings; wall time per section as bars (medians, every iteration
+//! as a dot) and as ratios with 90 % intervals; resources as ratios, RSS and
+//! CPU over time per role for both branches, and a table; the top counters
+//! per section side by side; assertions with coloured diffs; notes; and the
+//! manifest as pretty JSON. Every string from the report is HTML-escaped.
+//!
+//! ```
+//! # fn demo(report: &soakgate_reports::AbReport) {
+//! let page = soakgate_reports::html::render(report);
+//! assert!(page.starts_with("<!DOCTYPE html>"));
+//! # }
+//! ```
+
+mod charts;
+mod palette;
+mod style;
+mod tables;
+mod timeline;
+
+use std::fmt::Write as _;
+
+use crate::escape::html as esc;
+use crate::model::{AbReport, MetricRow, TOTAL_METRIC};
+use crate::present::gate_headline;
+use charts::ChartResult;
+
+/// Renders the self-contained HTML page.
+pub fn render(report: &AbReport) -> String {
+    let mut out = String::with_capacity(256 * 1024);
+    let _ = write!(
+        out,
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
+         <title>{} | {}</title>\n<style>{}</style>\n</head>\n<body>\n<main>\n",
+        esc(&gate_headline(&report.gate)),
+        esc(&report.title),
+        style::CSS
+    );
+    header(&mut out, report);
+    if !report.warnings.is_empty() {
+        let _ = writeln!(
+            out,
+            "<div class=\"banner warning\" role=\"alert\"><strong>Warning: these results may not be trustworthy.</strong>{}</div>",
+            tables::list(&report.warnings)
+        );
+    }
+    sections(&mut out, report);
+    resources(&mut out, report);
+    if !report.counters.is_empty() {
+        let _ = writeln!(
+            out,
+            "<section id=\"counters\"><h2>Top counters per section</h2>{}\
+             <p class=\"meta\">Medians over iterations of each counter's total time and count; the top {} per section by the larger branch.</p>{}</section>",
+            branch_legend(report),
+            crate::present::TOP_COUNTERS,
+            tables::counters(report)
+        );
+    }
+    if !report.assertions.is_empty() {
+        let _ = writeln!(
+            out,
+            "<section id=\"assertions\"><h2>Assertions</h2>{}</section>",
+            tables::assertions(&report.assertions)
+        );
+    }
+    if !report.notes.is_empty() {
+        let _ = writeln!(
+            out,
+            "<section id=\"notes\"><h2>Notes</h2>{}</section>",
+            tables::list(&report.notes)
+        );
+    }
+    if !report.manifest.is_null() {
+        let _ = writeln!(
+            out,
+            "<section id=\"manifest\"><h2>Manifest</h2>{}</section>",
+            tables::manifest(&report.manifest)
+        );
+    }
+    let _ = write!(
+        out,
+        "<footer>soakgate-reports {} · generated {}</footer>\n</main>\n</body>\n</html>\n",
+        env!("CARGO_PKG_VERSION"),
+        esc(&report.generated_at)
+    );
+    out
+}
+
+fn header(out: &mut String, report: &AbReport) {
+    let gate = &report.gate;
+    let (class, result) = if gate.passed {
+        ("pass", "GATE PASS")
+    } else {
+        ("fail", "GATE FAIL")
+    };
+    let _ = write!(
+        out,
+        "<header class=\"gate {class}\"><div class=\"gate-result\">{result}<span class=\"mode\">{} · exit code {}</span></div>\
+         <h1>{}</h1>\
+         <p class=\"meta\"><span class=\"swatch base\"></span> baseline: {} (n = {}) &nbsp; \
+         <span class=\"swatch treat\"></span> treatment: {} (n = {}) &nbsp; · generated {}</p>",
+        esc(&gate.mode),
+        gate.exit_code,
+        esc(&report.title),
+        esc(&report.baseline.label),
+        report.baseline.iterations,
+        esc(&report.treatment.label),
+        report.treatment.iterations,
+        esc(&report.generated_at),
+    );
+    if !gate.reasons.is_empty() {
+        out.push_str("<div class=\"reasons\">");
+        out.push_str(&tables::list(&gate.reasons));
+        out.push_str("</div>");
+    }
+    out.push_str("</header>\n");
+}
+
+fn sections(out: &mut String, report: &AbReport) {
+    if report.sections.is_empty() {
+        return;
+    }
+    out.push_str("<section id=\"sections\"><h2>Wall time per section</h2>");
+    let bars: Vec<&MetricRow> = report
+        .sections
+        .iter()
+        .filter(|row| row.metric != TOTAL_METRIC)
+        .collect();
+    if !bars.is_empty() {
+        let legend = format!(
+            "{}<p class=\"meta\">Bars are medians; dots are single iterations.</p>",
+            branch_legend(report)
+        );
+        figure(
+            out,
+            "Median wall time per section",
+            &legend,
+            charts::metric_bars(&bars, &report.points),
+        );
+    }
+    figure(
+        out,
+        "Treatment / baseline ratio with 90% interval",
+        "<p class=\"meta\">Dot: Hodges-Lehmann ratio; line: 90% interval (reaching the edge when unbounded); grey: the ±δ noise band.</p>",
+        charts::ratio_chart(&report.sections),
+    );
+    out.push_str(&tables::metric_table("section", &report.sections));
+    out.push_str("</section>\n");
+}
+
+fn resources(out: &mut String, report: &AbReport) {
+    if report.resources.is_empty() && report.series.is_empty() {
+        return;
+    }
+    out.push_str("<section id=\"resources\"><h2>Resources</h2>");
+    if !report.resources.is_empty() {
+        figure(
+            out,
+            "Resource ratios with 90% interval",
+            "",
+            charts::ratio_chart(&report.resources),
+        );
+    }
+    for timeline in timeline::timelines(&report.series) {
+        figure(out, &timeline.title, &timeline.legend, timeline.chart);
+    }
+    if !report.resources.is_empty() {
+        out.push_str(&tables::metric_table("resource", &report.resources));
+    }
+    out.push_str("</section>\n");
+}
+
+/// A captioned chart, or the reason it is missing.
+fn figure(out: &mut String, caption: &str, legend: &str, chart: ChartResult) {
+    let body = chart.unwrap_or_else(|e| {
+        format!(
+            "<p class=\"chart-error\">chart unavailable: {}</p>",
+            esc(&e.to_string())
+        )
+    });
+    let _ = write!(
+        out,
+        "<figure><figcaption>{}</figcaption>{legend}{body}</figure>",
+        esc(caption)
+    );
+}
+
+fn branch_legend(report: &AbReport) -> String {
+    format!(
+        "<div class=\"legend\"><span class=\"key\"><span class=\"swatch base\"></span>baseline: {}</span>\
+         <span class=\"key\"><span class=\"swatch treat\"></span>treatment: {}</span></div>",
+        esc(&report.baseline.label),
+        esc(&report.treatment.label)
+    )
+}

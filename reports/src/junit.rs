@@ -1,0 +1,108 @@
+//! `junit.xml` for CI systems: one test suite, "soak gate", with one test
+//! case per gated metric and one per assertion.
+//!
+//! A metric case fails when its verdict is a regression, or, in
+//! `must-improve` mode, when it is the `total` row and not an improvement;
+//! the failure message is the row's reason. An assertion case fails when it
+//! regressed or failed in any treatment iteration (in `must-improve` mode,
+//! in any iteration of either branch); the message carries the diff.
+//! Case names: `metric: §C.2 Bob pays`, `assertion: bob-peer1-vs-peer2-after`.
+
+use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
+
+use crate::ReportError;
+use crate::format;
+use crate::model::{AbReport, AssertionRow, GateSummary, MetricRow};
+use crate::present::{assertion_fails_gate, metric_fails_gate};
+
+/// The name of the single test suite.
+pub const SUITE_NAME: &str = "soak gate";
+
+/// The classname of every test case.
+const CLASSNAME: &str = "soakgate";
+
+/// Renders the JUnit XML document.
+///
+/// # Errors
+///
+/// [`ReportError::Junit`] if quick-junit cannot serialize the document.
+pub fn render(report: &AbReport) -> Result<String, ReportError> {
+    let mut suite = TestSuite::new(SUITE_NAME);
+    suite.add_property(("title", report.title.as_str()));
+    suite.add_property(("generated_at", report.generated_at.as_str()));
+    suite.add_property(("gate_mode", report.gate.mode.as_str()));
+    suite.add_property(("baseline", report.baseline.label.as_str()));
+    suite.add_property(("treatment", report.treatment.label.as_str()));
+
+    let gated = report
+        .sections
+        .iter()
+        .chain(&report.resources)
+        .filter(|row| row.gated);
+    suite.add_test_cases(gated.map(|row| metric_case(row, &report.gate)));
+    suite.add_test_cases(
+        report
+            .assertions
+            .iter()
+            .map(|row| assertion_case(row, &report.gate)),
+    );
+
+    let mut document = Report::new("soakgate");
+    document.add_test_suite(suite);
+    Ok(document.to_string()?)
+}
+
+fn metric_case(row: &MetricRow, gate: &GateSummary) -> TestCase {
+    let (baseline, treatment) = format::pair(row.baseline_median, row.treatment_median, row.unit);
+    let summary = format!(
+        "{}: baseline {}, treatment {}, ratio {}, p = {}, treatment slower in {} of {} pairs",
+        row.verdict,
+        baseline,
+        treatment,
+        format::ratio_with_interval(row),
+        format::p_value(row.p_value),
+        row.slower_pairs,
+        row.pairs,
+    );
+    let status = if metric_fails_gate(row, gate) {
+        let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
+        status
+            .set_message(row.reason.as_str())
+            .set_type(row.verdict.as_str())
+            .set_description(format!("{}\n{summary}", row.reason));
+        status
+    } else {
+        TestCaseStatus::success()
+    };
+    let mut case = TestCase::new(format!("metric: {}", row.metric), status);
+    case.set_classname(CLASSNAME);
+    case.set_system_out(summary);
+    case
+}
+
+fn assertion_case(row: &AssertionRow, gate: &GateSummary) -> TestCase {
+    let counts = format!(
+        "passed in {}/{} baseline and {}/{} treatment iterations",
+        row.baseline_passed, row.baseline_total, row.treatment_passed, row.treatment_total
+    );
+    let status = if assertion_fails_gate(row, gate) {
+        let what = if row.regressed { "regressed" } else { "failed" };
+        let mut message = format!("assertion {} {what}: {counts}", row.name);
+        if let Some(diff) = row.diff.as_deref() {
+            message.push('\n');
+            message.push_str(diff);
+        }
+        let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
+        status
+            .set_message(message.as_str())
+            .set_type(what)
+            .set_description(message);
+        status
+    } else {
+        TestCaseStatus::success()
+    };
+    let mut case = TestCase::new(format!("assertion: {}", row.name), status);
+    case.set_classname(CLASSNAME);
+    case.set_system_out(counts);
+    case
+}

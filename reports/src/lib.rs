@@ -1,0 +1,82 @@
+//! Renders an A/B soak comparison that the harness has already computed.
+//!
+//! The input is an [`AbReport`]: medians, Hodges-Lehmann
+//! ratios with their 90 % intervals, verdicts, the gate's decision, resource
+//! series and perf counters. This crate computes no statistics; it formats,
+//! lays out and plots. Every renderer is a pure function that returns text:
+//! no file I/O, no clock, no environment.
+//!
+//! | renderer | output | run-folder file |
+//! |---|---|---|
+//! | [`tsv::compare`], [`tsv::resources`], [`tsv::counters`] | tab-separated tables | `compare.tsv`, `resources-compare.tsv`, `counters-compare.tsv` |
+//! | [`terminal::render`] | plain-text tables and one verdict line | (stdout) |
+//! | [`markdown::render`] | GitHub-flavoured pull-request summary | `summary.md` |
+//! | [`junit::render`] | JUnit XML, one case per gated metric and assertion | `junit.xml` |
+//! | [`html::render`] | one self-contained HTML page with inline SVG charts | `report.html` |
+//!
+//! ```
+//! # fn demo(report: &soakgate_reports::model::AbReport) -> Result<(), soakgate_reports::ReportError> {
+//! let table = soakgate_reports::terminal::render(report, 100);
+//! let xml = soakgate_reports::junit::render(report)?;
+//! let page = soakgate_reports::html::render(report);
+//! # let _ = (table, xml, page); Ok(()) }
+//! ```
+
+#![warn(missing_docs)]
+
+mod escape;
+mod format;
+mod present;
+
+pub mod html;
+pub mod junit;
+pub mod markdown;
+pub mod model;
+pub mod terminal;
+pub mod tsv;
+
+pub use model::AbReport;
+
+/// Why a report could not be rendered.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReportError {
+    /// quick-junit refused to serialize the test suite.
+    #[error("cannot serialize the junit report: {0}")]
+    Junit(#[from] quick_junit::SerializeError),
+}
+
+#[cfg(test)]
+mod testing {
+    use crate::model::{AbReport, BranchLabel, GateSummary};
+
+    /// A report with no rows, for unit tests that fill in one part.
+    pub(crate) fn empty_report() -> AbReport {
+        let branch = |name: &str| BranchLabel {
+            name: name.into(),
+            label: format!("{name} label"),
+            iterations: 3,
+        };
+        AbReport {
+            title: "empty".into(),
+            generated_at: "2026-11-25T10:00:00Z".into(),
+            baseline: branch("baseline"),
+            treatment: branch("treatment"),
+            gate: GateSummary {
+                mode: "no-regression".into(),
+                passed: true,
+                exit_code: 0,
+                reasons: vec![],
+            },
+            sections: vec![],
+            resources: vec![],
+            counters: vec![],
+            assertions: vec![],
+            series: vec![],
+            points: vec![],
+            warnings: vec![],
+            notes: vec![],
+            manifest: serde_json::Value::Null,
+        }
+    }
+}

@@ -1,0 +1,181 @@
+//! The GitHub-flavoured summary posted on a pull request (`summary.md`).
+//!
+//! Order: a headline with the gate result and its reasons, the section
+//! table (`| section | baseline | treatment | delta | ratio [90% CI] | verdict |`),
+//! the resources table, the assertions table with failing diffs in ```` ```diff ````
+//! blocks, warnings as a `> [!WARNING]` alert, notes, and collapsed
+//! `<details>` with the top counters and the manifest. All report text is
+//! escaped, so a section name cannot break a table or inject HTML.
+
+use std::fmt::Write as _;
+
+use crate::escape::{code_fence, markdown as md};
+use crate::format;
+use crate::model::{AbReport, AssertionRow, MetricRow, TOTAL_METRIC, Verdict};
+use crate::present::{AssertionStatus, TOP_COUNTERS, counter_ratio, gate_headline, top_counters};
+
+/// Renders the pull-request summary.
+pub fn render(report: &AbReport) -> String {
+    let mut out = String::new();
+    headline(&mut out, report);
+    if !report.warnings.is_empty() {
+        out.push_str("> [!WARNING]\n");
+        for warning in &report.warnings {
+            let _ = writeln!(out, "> - {}", md(warning));
+        }
+        out.push('\n');
+    }
+    if !report.sections.is_empty() {
+        out.push_str("### Wall time per section\n\n");
+        metric_table(&mut out, "section", &report.sections);
+    }
+    if !report.resources.is_empty() {
+        out.push_str("### Resources\n\n");
+        metric_table(&mut out, "resource", &report.resources);
+    }
+    if !report.assertions.is_empty() {
+        out.push_str("### Assertions\n\n");
+        assertions(&mut out, &report.assertions);
+    }
+    if !report.notes.is_empty() {
+        out.push_str("### Notes\n\n");
+        for note in &report.notes {
+            let _ = writeln!(out, "- {}", md(note));
+        }
+        out.push('\n');
+    }
+    counters(&mut out, report);
+    manifest(&mut out, report);
+    out
+}
+
+fn headline(out: &mut String, report: &AbReport) {
+    let mark = if report.gate.passed { "✅" } else { "❌" };
+    let _ = writeln!(out, "## {mark} {}\n", gate_headline(&report.gate));
+    let _ = writeln!(out, "**{}**\n", md(&report.title));
+    let _ = writeln!(
+        out,
+        "- baseline: {} (n = {})\n- treatment: {} (n = {})\n- generated: {}\n",
+        md(&report.baseline.label),
+        report.baseline.iterations,
+        md(&report.treatment.label),
+        report.treatment.iterations,
+        md(&report.generated_at)
+    );
+    if !report.gate.reasons.is_empty() {
+        out.push_str("**Gate reasons**\n\n");
+        for reason in &report.gate.reasons {
+            let _ = writeln!(out, "- {}", md(reason));
+        }
+        out.push('\n');
+    }
+}
+
+fn metric_table(out: &mut String, first: &str, rows: &[MetricRow]) {
+    let _ = writeln!(
+        out,
+        "| {first} | baseline | treatment | delta | ratio [90% CI] | verdict |\n|---|---:|---:|---:|---|---|"
+    );
+    for row in rows {
+        let strong = |text: String| {
+            if row.metric == TOTAL_METRIC {
+                format!("**{text}**")
+            } else {
+                text
+            }
+        };
+        let mut verdict = match row.verdict {
+            Verdict::Regression | Verdict::Improvement => format!("**{}**", row.verdict),
+            Verdict::NoChange | Verdict::Inconclusive => row.verdict.to_string(),
+        };
+        if !row.gated {
+            verdict.push_str(" (advisory)");
+        }
+        let (baseline, treatment) =
+            format::pair(row.baseline_median, row.treatment_median, row.unit);
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {verdict} |",
+            strong(md(&row.metric)),
+            baseline,
+            treatment,
+            strong(format::signed(row.delta, row.unit)),
+            format::ratio_with_interval(row),
+        );
+    }
+    out.push('\n');
+}
+
+fn assertions(out: &mut String, rows: &[AssertionRow]) {
+    out.push_str("| assertion | baseline | treatment | status |\n|---|---:|---:|---|\n");
+    for row in rows {
+        let status = match AssertionStatus::of(row) {
+            AssertionStatus::Pass => "✅ pass",
+            AssertionStatus::Fail if row.regressed => "❌ **regressed**",
+            AssertionStatus::Fail => "❌ **fails on treatment**",
+            AssertionStatus::BaselineFailed => "⚠️ fails on baseline",
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {status} |",
+            md(&row.name),
+            format::fraction(row.baseline_passed, row.baseline_total),
+            format::fraction(row.treatment_passed, row.treatment_total),
+        );
+    }
+    out.push('\n');
+    for row in rows {
+        let Some(diff) = row.diff.as_deref() else {
+            continue;
+        };
+        if AssertionStatus::of(row) == AssertionStatus::Pass {
+            continue;
+        }
+        let fence = code_fence(diff);
+        let _ = writeln!(
+            out,
+            "**{}**\n\n{fence}diff\n{}\n{fence}\n",
+            md(&row.name),
+            diff.trim_end_matches('\n')
+        );
+    }
+}
+
+fn counters(out: &mut String, report: &AbReport) {
+    let sections = top_counters(report, TOP_COUNTERS);
+    if sections.is_empty() {
+        return;
+    }
+    out.push_str("<details>\n<summary>Top counters per section (total ms, medians)</summary>\n\n");
+    out.push_str("| section | counter | baseline ms | count | treatment ms | count | ratio |\n");
+    out.push_str("|---|---|---:|---:|---:|---:|---:|\n");
+    for section in sections {
+        for row in section.rows {
+            let ratio = counter_ratio(row).map_or_else(String::new, format::ratio);
+            let _ = writeln!(
+                out,
+                "| {} | {} | {:.1} | {:.0} | {:.1} | {:.0} | {ratio} |",
+                md(section.section),
+                md(&row.counter),
+                row.baseline_total_ms,
+                row.baseline_count,
+                row.treatment_total_ms,
+                row.treatment_count,
+            );
+        }
+    }
+    out.push_str("\n</details>\n\n");
+}
+
+fn manifest(out: &mut String, report: &AbReport) {
+    if report.manifest.is_null() {
+        return;
+    }
+    let json = serde_json::to_string_pretty(&report.manifest)
+        .unwrap_or_else(|e| format!("manifest cannot be shown: {e}"));
+    let fence = code_fence(&json);
+    let _ = writeln!(
+        out,
+        "<details>\n<summary>Manifest</summary>\n\n{fence}json\n{json}\n{fence}\n\n</details>"
+    );
+}

@@ -1,0 +1,115 @@
+//! Tab-separated tables for the run folder: `compare.tsv`,
+//! `resources-compare.tsv` and `counters-compare.tsv`.
+//!
+//! Numbers are raw (seconds, bytes, percent, milliseconds) with a fixed
+//! number of decimals so scripts can parse them back: medians and deltas
+//! with 3, ratios and interval ends with 4. An unbounded interval end is an
+//! empty cell. Tabs and line breaks inside names become spaces. Every line,
+//! the last included, ends with `\n`.
+//!
+//! ```
+//! # fn demo(report: &soakgate_reports::AbReport) {
+//! let tsv = soakgate_reports::tsv::compare(report);
+//! assert!(tsv.starts_with("section\tbaseline_median\t"));
+//! # }
+//! ```
+
+use std::fmt::Write as _;
+
+use crate::model::{AbReport, CounterRow, MetricRow};
+use crate::present::{TOP_COUNTERS, counter_ratio, top_counters};
+
+/// The header of [`compare`].
+pub const COMPARE_HEADER: &str =
+    "section\tbaseline_median\ttreatment_median\tdelta\tratio\tci_low\tci_high\tverdict";
+
+/// The header of [`resources`].
+pub const RESOURCES_HEADER: &str =
+    "metric\tunit\tbaseline_median\ttreatment_median\tdelta\tratio\tci_low\tci_high\tverdict";
+
+/// The header of [`counters`].
+pub const COUNTERS_HEADER: &str = "section\tcounter\tbaseline_total_ms\tbaseline_count\ttreatment_total_ms\ttreatment_count\tratio";
+
+/// `compare.tsv`: one row per section, the `total` row included, in report order.
+pub fn compare(report: &AbReport) -> String {
+    let mut out = format!("{COMPARE_HEADER}\n");
+    for row in &report.sections {
+        let _ = writeln!(out, "{}\t{}", cell(&row.metric), metric_cells(row));
+    }
+    out
+}
+
+/// `resources-compare.tsv`: one row per resource metric, with its unit.
+pub fn resources(report: &AbReport) -> String {
+    let mut out = format!("{RESOURCES_HEADER}\n");
+    for row in &report.resources {
+        let _ = writeln!(
+            out,
+            "{}\t{}\t{}",
+            cell(&row.metric),
+            row.unit,
+            metric_cells(row)
+        );
+    }
+    out
+}
+
+/// `counters-compare.tsv`: the top 5 counters of each section by the larger
+/// of the two branches' total time. The ratio is treatment total over
+/// baseline total (empty when the baseline spent no time).
+pub fn counters(report: &AbReport) -> String {
+    let mut out = format!("{COUNTERS_HEADER}\n");
+    for section in top_counters(report, TOP_COUNTERS) {
+        for row in section.rows {
+            let _ = writeln!(out, "{}", counter_cells(row));
+        }
+    }
+    out
+}
+
+fn metric_cells(row: &MetricRow) -> String {
+    format!(
+        "{:.3}\t{:.3}\t{:.3}\t{:.4}\t{}\t{}\t{}",
+        row.baseline_median,
+        row.treatment_median,
+        row.delta,
+        row.ratio,
+        optional(row.ci_low),
+        optional(row.ci_high),
+        row.verdict
+    )
+}
+
+fn counter_cells(row: &CounterRow) -> String {
+    format!(
+        "{}\t{}\t{:.3}\t{:.3}\t{:.3}\t{:.3}\t{}",
+        cell(&row.section),
+        cell(&row.counter),
+        row.baseline_total_ms,
+        row.baseline_count,
+        row.treatment_total_ms,
+        row.treatment_count,
+        optional(counter_ratio(row))
+    )
+}
+
+fn optional(value: Option<f64>) -> String {
+    value.map(|v| format!("{v:.4}")).unwrap_or_default()
+}
+
+/// A text cell: tabs and line breaks would break the table.
+fn cell(text: &str) -> String {
+    text.replace(['\t', '\n', '\r'], " ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_cells_stay_in_their_column() {
+        assert_eq!(cell("a\tb\nc"), "a b c");
+        assert_eq!(optional(None), "");
+        assert_eq!(optional(Some(1.23456)), "1.2346");
+    }
+}
