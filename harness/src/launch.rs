@@ -163,8 +163,10 @@ pub struct PeerLaunch<'a> {
     pub role: &'a str,
     /// The command.
     pub spec: &'a CommandSpec,
-    /// Its data directory.
+    /// Its data directory (absolute, so a peer run elsewhere finds it).
     pub data_dir: &'a Path,
+    /// Its working directory, if not the harness's.
+    pub cwd: Option<&'a Path>,
     /// Environment, on top of the harness's own.
     pub env: Vec<(String, String)>,
     /// Where perf windows go.
@@ -184,22 +186,28 @@ pub fn start_peer(
             format!("cannot create `{}`: {e}", launch.data_dir.display()),
         )
     })?;
-    let args = [
-        OsString::from("--data-dir"),
-        launch.data_dir.as_os_str().to_owned(),
-    ];
-    let (child, pipes) =
-        ManagedChild::spawn(launch.role, launch.spec, &args, &launch.env, None, groups).map_err(
-            |e| {
-                InfraError::new(
-                    launch.role,
-                    format!(
-                        "cannot start `{}`: {} (fix --peer-cmd)",
-                        e.command, e.reason
-                    ),
-                )
-            },
-        )?;
+    // Absolute, so a peer started in a branch's worktree finds it.
+    let data_dir =
+        std::path::absolute(launch.data_dir).unwrap_or_else(|_| launch.data_dir.to_owned());
+    let args = [OsString::from("--data-dir"), data_dir.into_os_string()];
+    let cwd = launch.cwd.map(Path::to_path_buf);
+    let (child, pipes) = ManagedChild::spawn(
+        launch.role,
+        launch.spec,
+        &args,
+        &launch.env,
+        cwd.as_ref(),
+        groups,
+    )
+    .map_err(|e| {
+        InfraError::new(
+            launch.role,
+            format!(
+                "cannot start `{}`: {} (fix --peer-cmd)",
+                e.command, e.reason
+            ),
+        )
+    })?;
     let ChildPipes {
         stdin,
         stdout,

@@ -7,6 +7,7 @@
 //! The harness knows nothing of wallets: it drives any peer that speaks the
 //! peer protocol (`docs/peer-protocol.md`).
 
+pub mod ab;
 pub mod commands;
 pub mod counters;
 pub mod launch;

@@ -11,10 +11,16 @@ use std::{path::PathBuf, process::ExitCode, time::Duration};
 
 use clap::{Args, Parser, Subcommand};
 use soakgate::{
-    commands::{self, CommandError, Common, run::RunOptions},
+    ab::gate_config::GateConfig,
+    commands::{
+        self, CommandError, Common,
+        ab::{AbOptions, AbOutcome, Iterations},
+        run::RunOptions,
+    },
     process::ProcessGroups,
     reporter,
     runner::exit_codes,
+    stats::GateMode,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -33,6 +39,104 @@ struct Cli {
 enum Command {
     /// Run the scenario on one branch: fresh testnet and peers per iteration.
     Run(RunArgs),
+    /// Compare two branches (git refs, directories, or built-in variants),
+    /// interleaved, and gate on the verdict. With no branches: the shipped
+    /// proof check (pairwise) against the deduplicated one (across).
+    Ab(Box<AbArgs>),
+    /// Re-judge an existing `soak ab` run folder without running anything.
+    Gate(GateArgs),
+}
+
+#[derive(Debug, Args)]
+struct GateFlags {
+    /// Gate configuration (default: ci/gate.toml here, else the built-in one).
+    #[arg(long)]
+    gate_config: Option<PathBuf>,
+    /// Override the gate mode.
+    #[arg(long, value_parser = ["no-regression", "must-improve"])]
+    mode: Option<String>,
+    /// Override the minimum iterations per side.
+    #[arg(long)]
+    min_iterations: Option<usize>,
+    /// Override the family-wise alpha.
+    #[arg(long)]
+    alpha: Option<f64>,
+    /// Override the noise band of wall times (e.g. 0.05).
+    #[arg(long)]
+    noise_band_time: Option<f64>,
+    /// Override the noise band of RSS.
+    #[arg(long)]
+    noise_band_rss: Option<f64>,
+}
+
+impl GateFlags {
+    fn resolve(&self) -> Result<GateConfig, CommandError> {
+        let mut config =
+            GateConfig::load(self.gate_config.as_deref()).map_err(CommandError::Usage)?;
+        if let Some(mode) = &self.mode {
+            config.mode = if mode == "must-improve" {
+                GateMode::MustImprove
+            } else {
+                GateMode::NoRegression
+            };
+        }
+        if let Some(n) = self.min_iterations {
+            config.min_iterations = n;
+        }
+        if let Some(alpha) = self.alpha {
+            config.alpha = alpha;
+        }
+        if let Some(band) = self.noise_band_time {
+            config.noise_band.time = band;
+        }
+        if let Some(band) = self.noise_band_rss {
+            config.noise_band.rss = band;
+        }
+        config
+            .validate()
+            .map_err(|e| CommandError::Usage(format!("gate: {e}")))?;
+        Ok(config)
+    }
+}
+
+#[derive(Debug, Args)]
+struct AbArgs {
+    #[command(flatten)]
+    common: CommonArgs,
+    #[command(flatten)]
+    gate: GateFlags,
+    /// Baseline: a git ref of this repository, or a directory with a checkout.
+    #[arg(long)]
+    baseline: Option<String>,
+    /// Treatment: a git ref of this repository, or a directory with a checkout.
+    #[arg(long)]
+    treatment: Option<String>,
+    /// Build command run in each branch's checkout (default: cargo build --release -p sphere-sdk).
+    #[arg(long)]
+    build_cmd: Option<String>,
+    /// Peer command (relative to each checkout for built branches).
+    #[arg(long)]
+    peer_cmd: Option<String>,
+    /// Extra environment for the baseline's peers; repeatable.
+    #[arg(long = "baseline-env", value_name = "KEY=VALUE")]
+    baseline_env: Vec<String>,
+    /// Extra environment for the treatment's peers; repeatable.
+    #[arg(long = "treatment-env", value_name = "KEY=VALUE")]
+    treatment_env: Vec<String>,
+    /// Iterations per side: a number, or `auto` (3, 5, 8, 10 until decided).
+    #[arg(long, default_value = "3")]
+    iterations: String,
+}
+
+#[derive(Debug, Args)]
+struct GateArgs {
+    /// The run folder `soak ab` wrote.
+    run_dir: PathBuf,
+    #[command(flatten)]
+    gate: GateFlags,
+    /// Print the verdict as JSON on stdout.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -158,6 +262,8 @@ async fn dispatch(command: Command) -> u8 {
     spawn_signal_handler(cancel.clone(), groups.clone());
     let result = match command {
         Command::Run(args) => run(args, cancel, groups.clone()).await,
+        Command::Ab(args) => ab(*args, cancel, groups.clone()).await,
+        Command::Gate(args) => gate(args),
     };
     // Whatever happened, no child outlives soak.
     groups.kill_all();
@@ -208,6 +314,60 @@ async fn run(
         eprintln!("soak run: {word}; run folder {}", outcome.out.display());
     }
     Ok(outcome.exit_code)
+}
+
+async fn ab(
+    args: AbArgs,
+    cancel: CancellationToken,
+    groups: ProcessGroups,
+) -> Result<u8, CommandError> {
+    let json = args.common.json;
+    let quiet = args.common.quiet;
+    let iterations = match args.iterations.as_str() {
+        "auto" => Iterations::Auto,
+        text => match text.parse::<usize>() {
+            Ok(n) if n >= 2 => Iterations::Fixed(n),
+            _ => {
+                return Err(CommandError::Usage(format!(
+                    "--iterations `{text}`: expected a number of at least 2, or `auto`"
+                )));
+            }
+        },
+    };
+    let options = AbOptions {
+        gate: args.gate.resolve()?,
+        common: args.common.into_common()?,
+        baseline: args.baseline,
+        treatment: args.treatment,
+        build_cmd: args.build_cmd,
+        peer_cmd: args.peer_cmd,
+        baseline_env: args.baseline_env,
+        treatment_env: args.treatment_env,
+        iterations,
+    };
+    let outcome = commands::ab::run(options, cancel, groups).await?;
+    Ok(finish("soak ab", &outcome, json, quiet))
+}
+
+fn gate(args: GateArgs) -> Result<u8, CommandError> {
+    let config = args.gate.resolve()?;
+    let outcome = commands::gate::run(&args.run_dir, &config)?;
+    Ok(finish("soak gate", &outcome, args.json, false))
+}
+
+fn finish(what: &str, outcome: &AbOutcome, json: bool, quiet: bool) -> u8 {
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string(&outcome.judgement).unwrap_or_default()
+        );
+    } else if !quiet {
+        print!("{}", outcome.terminal);
+    }
+    if !json {
+        eprintln!("{what}: reports in {}", outcome.out.display());
+    }
+    outcome.exit_code
 }
 
 /// First Ctrl-C or SIGTERM: stop measuring, tear down, write what exists.

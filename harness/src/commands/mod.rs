@@ -1,6 +1,8 @@
 //! The subcommands, with validated options and no clap types (the binary
 //! owns the flag parsing and turns it into these).
 
+pub mod ab;
+pub mod gate;
 pub mod run;
 
 use std::{

@@ -123,6 +123,7 @@ pub async fn run(
         peer_cmd: &peer_cmd,
         peer_env: &peer_env,
         out: &out,
+        peer_cwd: None,
     };
     let records =
         runner::run_branch(&settings, &branch, options.iterations, &groups, &events_tx).await;

@@ -39,6 +39,8 @@ pub struct IterationPlan<'a> {
     pub peer_cmd: &'a crate::process::CommandSpec,
     /// Extra peer environment for this branch.
     pub peer_env: &'a [(String, String)],
+    /// Where the peer runs (a branch's worktree), if not here.
+    pub peer_cwd: Option<&'a Path>,
 }
 
 type SampleLog = Arc<Mutex<Vec<(Option<String>, ProcessTreeSample)>>>;
@@ -245,6 +247,7 @@ async fn execute(
                     role: &spec.name,
                     spec: plan.peer_cmd,
                     data_dir: &workspace.join(&spec.name),
+                    cwd: plan.peer_cwd,
                     env,
                     perf_windows: perf_tx.clone(),
                 },

@@ -132,6 +132,8 @@ pub struct BranchRun<'a> {
     pub peer_env: &'a [(String, String)],
     /// Its folder (iterations go in `run-K` below it).
     pub out: &'a std::path::Path,
+    /// Where its peers run, if not here.
+    pub peer_cwd: Option<&'a std::path::Path>,
 }
 
 impl BranchRun<'_> {
@@ -143,6 +145,7 @@ impl BranchRun<'_> {
             dir: iteration_dir(self.out, k),
             peer_cmd: self.peer_cmd,
             peer_env: self.peer_env,
+            peer_cwd: self.peer_cwd,
         }
     }
 }

@@ -1,0 +1,348 @@
+//! Turning a judgement into the reports crate's model, and writing every
+//! report file of the run folder.
+
+use std::{collections::BTreeMap, path::Path};
+
+use soakgate_reports::model::{
+    self as rm, AbReport, AssertionRow, BranchLabel, CounterRow, GateSummary, MetricPoints,
+    MetricRow, ResourceSeries,
+};
+
+use super::{
+    compare::{Judgement, MetricComparison},
+    metrics::MetricKind,
+};
+use crate::{
+    record::{IterationRecord, IterationStatus},
+    stats::{GateMode, Verdict},
+};
+
+/// How each side is labelled in reports.
+pub struct Labels {
+    /// Baseline label (`main @ 1a2b3c4`).
+    pub baseline: String,
+    /// Treatment label.
+    pub treatment: String,
+}
+
+fn verdict(v: &Verdict) -> rm::Verdict {
+    match v {
+        Verdict::Regression => rm::Verdict::Regression,
+        Verdict::Improvement => rm::Verdict::Improvement,
+        Verdict::NoChange => rm::Verdict::NoChange,
+        Verdict::Inconclusive { .. } => rm::Verdict::Inconclusive,
+    }
+}
+
+fn unit(kind: MetricKind) -> rm::Unit {
+    match kind {
+        MetricKind::SectionTime | MetricKind::TotalTime => rm::Unit::Seconds,
+        MetricKind::MeanRss | MetricKind::MaxRss => rm::Unit::Bytes,
+        MetricKind::MeanCpu => rm::Unit::Percent,
+        MetricKind::CounterTime => rm::Unit::Milliseconds,
+        MetricKind::CounterCount => rm::Unit::Count,
+    }
+}
+
+fn row(metric: &MetricComparison) -> Option<MetricRow> {
+    let c = metric.comparison.as_ref()?;
+    Some(MetricRow {
+        metric: metric.metric.clone(),
+        unit: unit(metric.id.kind),
+        gated: metric.gated,
+        baseline_median: c.baseline_median,
+        treatment_median: c.treatment_median,
+        delta: c.delta_abs,
+        ratio: c.ratio,
+        ci_low: c.ci90.low(),
+        ci_high: c.ci90.high(),
+        p_value: c.p_holm.unwrap_or(c.p_two_sided),
+        cliffs_delta: c.cliffs_delta,
+        slower_pairs: c.slower_pairs,
+        pairs: c.pairs,
+        verdict: verdict(&c.verdict),
+        reason: c.reason.clone(),
+        noise_band: Some(c.band.get()),
+    })
+}
+
+fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    match sorted.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => sorted[n / 2],
+        n => (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0,
+    }
+}
+
+/// Builds the report model.
+pub fn build(
+    judgement: &Judgement,
+    baseline: &[IterationRecord],
+    treatment: &[IterationRecord],
+    labels: &Labels,
+    run_dir: &Path,
+    manifest: serde_json::Value,
+) -> AbReport {
+    let is_time = |k: MetricKind| matches!(k, MetricKind::SectionTime | MetricKind::TotalTime);
+    let is_resource = |k: MetricKind| {
+        matches!(
+            k,
+            MetricKind::MeanRss | MetricKind::MaxRss | MetricKind::MeanCpu
+        )
+    };
+    let sections = judgement
+        .metrics
+        .iter()
+        .filter(|m| is_time(m.id.kind))
+        .filter_map(row)
+        .collect();
+    let resources = judgement
+        .metrics
+        .iter()
+        .filter(|m| is_resource(m.id.kind))
+        .filter_map(row)
+        .collect();
+    let points = judgement
+        .metrics
+        .iter()
+        .filter(|m| is_time(m.id.kind) || is_resource(m.id.kind))
+        .map(|m| MetricPoints {
+            metric: m.metric.clone(),
+            baseline: m.baseline.clone(),
+            treatment: m.treatment.clone(),
+        })
+        .collect();
+    AbReport {
+        title: "soak ab: baseline vs treatment".into(),
+        generated_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        baseline: BranchLabel {
+            name: "baseline".into(),
+            label: labels.baseline.clone(),
+            iterations: judgement.iterations.0,
+        },
+        treatment: BranchLabel {
+            name: "treatment".into(),
+            label: labels.treatment.clone(),
+            iterations: judgement.iterations.1,
+        },
+        gate: GateSummary {
+            mode: match judgement.mode {
+                GateMode::NoRegression => "no-regression".into(),
+                GateMode::MustImprove => GateSummary::MUST_IMPROVE.into(),
+            },
+            passed: judgement.gate.passed,
+            exit_code: judgement.exit_code,
+            reasons: judgement.gate.reasons.clone(),
+        },
+        sections,
+        resources,
+        counters: counter_rows(judgement),
+        assertions: assertion_rows(judgement, baseline, treatment),
+        series: series(run_dir, baseline, "baseline")
+            .into_iter()
+            .chain(series(run_dir, treatment, "treatment"))
+            .collect(),
+        points,
+        warnings: warnings(judgement, baseline, treatment),
+        notes: notes(judgement),
+        manifest,
+    }
+}
+
+fn counter_rows(judgement: &Judgement) -> Vec<CounterRow> {
+    // Pair each counter's time and count metrics by their shared prefix.
+    let mut rows: BTreeMap<(usize, String, String), CounterRow> = BTreeMap::new();
+    for metric in &judgement.metrics {
+        let (kind, suffix) = match metric.id.kind {
+            MetricKind::CounterTime => (true, " ms"),
+            MetricKind::CounterCount => (false, " count"),
+            _ => continue,
+        };
+        let Some(stem) = metric.metric.strip_suffix(suffix) else {
+            continue;
+        };
+        let Some((section, counter)) = stem.split_once(' ') else {
+            continue;
+        };
+        let row = rows
+            .entry((metric.id.order, section.to_owned(), counter.to_owned()))
+            .or_insert_with(|| CounterRow {
+                section: section.to_owned(),
+                counter: counter.to_owned(),
+                baseline_total_ms: 0.0,
+                baseline_count: 0.0,
+                treatment_total_ms: 0.0,
+                treatment_count: 0.0,
+            });
+        if kind {
+            row.baseline_total_ms = median(&metric.baseline);
+            row.treatment_total_ms = median(&metric.treatment);
+        } else {
+            row.baseline_count = median(&metric.baseline);
+            row.treatment_count = median(&metric.treatment);
+        }
+    }
+    rows.into_values().collect()
+}
+
+fn assertion_rows(
+    judgement: &Judgement,
+    baseline: &[IterationRecord],
+    treatment: &[IterationRecord],
+) -> Vec<AssertionRow> {
+    judgement
+        .assertions
+        .iter()
+        .map(|rates| {
+            let diff = treatment
+                .iter()
+                .chain(baseline)
+                .flat_map(|r| &r.assertions)
+                .find(|a| a.name == rates.name && !a.passed)
+                .and_then(|a| a.diff.clone().or_else(|| Some(a.message.clone())));
+            AssertionRow {
+                name: rates.name.clone(),
+                baseline_passed: rates.baseline.passed(),
+                baseline_total: rates.baseline.total(),
+                treatment_passed: rates.treatment.passed(),
+                treatment_total: rates.treatment.total(),
+                regressed: crate::stats::assertion_regressed(rates.baseline, rates.treatment),
+                diff,
+            }
+        })
+        .collect()
+}
+
+/// RSS and CPU over time of the branch's median iteration (by total time).
+fn series(run_dir: &Path, records: &[IterationRecord], branch: &str) -> Vec<ResourceSeries> {
+    let mut complete: Vec<&IterationRecord> = records
+        .iter()
+        .filter(|r| matches!(r.status, IterationStatus::Passed | IterationStatus::Failed))
+        .collect();
+    complete.sort_by(|a, b| a.total_seconds.total_cmp(&b.total_seconds));
+    let Some(median) = complete.get(complete.len() / 2) else {
+        return Vec::new();
+    };
+    let path = run_dir
+        .join(branch)
+        .join(format!("run-{}", median.iteration))
+        .join("samples.tsv");
+    let Ok(mut reader) = csv::ReaderBuilder::new().delimiter(b'\t').from_path(&path) else {
+        return Vec::new();
+    };
+    // Per role: (elapsed, RSS) and (elapsed, CPU) points.
+    type Points = Vec<(f64, f64)>;
+    let mut by_role: BTreeMap<String, (Points, Points)> = BTreeMap::new();
+    for record in reader.records().filter_map(Result::ok) {
+        let (Some(elapsed), Some(role), Some(rss), Some(cpu)) = (
+            record.get(0).and_then(|v| v.parse::<f64>().ok()),
+            record.get(2),
+            record.get(4).and_then(|v| v.parse::<f64>().ok()),
+            record.get(5).and_then(|v| v.parse::<f64>().ok()),
+        ) else {
+            continue;
+        };
+        let entry = by_role.entry(role.to_owned()).or_default();
+        entry.0.push((elapsed, rss));
+        entry.1.push((elapsed, cpu));
+    }
+    by_role
+        .into_iter()
+        .flat_map(|(role, (rss, cpu))| {
+            [
+                ResourceSeries {
+                    branch: branch.to_owned(),
+                    role: role.clone(),
+                    metric: rm::RSS_SERIES.to_owned(),
+                    points: rss,
+                },
+                ResourceSeries {
+                    branch: branch.to_owned(),
+                    role,
+                    metric: rm::CPU_SERIES.to_owned(),
+                    points: cpu,
+                },
+            ]
+        })
+        .collect()
+}
+
+fn warnings(
+    judgement: &Judgement,
+    baseline: &[IterationRecord],
+    treatment: &[IterationRecord],
+) -> Vec<String> {
+    let mut out: Vec<String> = baseline
+        .iter()
+        .chain(treatment)
+        .filter_map(|r| {
+            let c = r.contamination.as_ref()?;
+            c.flagged
+                .then(|| format!("{} run-{}: {}", r.branch, r.iteration, c.reason))
+        })
+        .collect();
+    out.extend(judgement.infrastructure.iter().cloned());
+    out
+}
+
+fn notes(judgement: &Judgement) -> Vec<String> {
+    let mut notes = Vec::new();
+    let (b, t) = judgement.iterations;
+    if b.min(t) <= 3 {
+        notes.push(format!(
+            "At n = {} per side a regression needs all {} pairwise ratios beyond the noise band; run more iterations (or --iterations auto) to decide smaller effects.",
+            b.min(t),
+            b * t
+        ));
+    }
+    let gated = judgement
+        .metrics
+        .iter()
+        .filter(|m| m.gated && m.comparison.is_some())
+        .count();
+    notes.push(format!(
+        "{gated} gated metrics, Holm-corrected together; all other metrics are advisory."
+    ));
+    let skipped: Vec<&str> = judgement
+        .metrics
+        .iter()
+        .filter(|m| m.gated && m.comparison.is_none())
+        .map(|m| m.metric.as_str())
+        .collect();
+    if !skipped.is_empty() {
+        notes.push(format!(
+            "Not compared (nothing timed): {}.",
+            skipped.join(", ")
+        ));
+    }
+    notes
+}
+
+/// Writes every report file into `dir`, and the Markdown summary to
+/// `$GITHUB_STEP_SUMMARY` when set. Returns the terminal rendering.
+pub fn write_all(dir: &Path, report: &AbReport, judgement: &Judgement) -> std::io::Result<String> {
+    use soakgate_reports::{html, junit, markdown, terminal, tsv};
+    std::fs::write(dir.join("compare.tsv"), tsv::compare(report))?;
+    std::fs::write(dir.join("resources-compare.tsv"), tsv::resources(report))?;
+    std::fs::write(dir.join("counters-compare.tsv"), tsv::counters(report))?;
+    let summary = markdown::render(report);
+    std::fs::write(dir.join("summary.md"), &summary)?;
+    if let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY") {
+        use std::io::Write;
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)?;
+        writeln!(file, "{summary}")?;
+    }
+    std::fs::write(
+        dir.join("junit.xml"),
+        junit::render(report).map_err(std::io::Error::other)?,
+    )?;
+    std::fs::write(dir.join("report.html"), html::render(report))?;
+    crate::record::write_json(&dir.join("verdict.json"), judgement)?;
+    crate::record::write_json(&dir.join("report.json"), report)?;
+    Ok(terminal::render(report, 100))
+}

@@ -1,0 +1,275 @@
+//! `soak ab`: prepare both branches, run them interleaved, judge, report.
+
+use std::path::{Path, PathBuf};
+
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::{CommandError, Common, default_out_dir, parse_env_pairs};
+use crate::{
+    ab::{
+        branches::{self, BranchSource, BranchSpec, BuildSettings, PreparedBranch},
+        compare::{Judgement, judge},
+        gate_config::GateConfig,
+        report::{self, Labels},
+        schedule::{Side, abba},
+    },
+    manifest::{MachineInfo, Manifest},
+    process::ProcessGroups,
+    record::IterationRecord,
+    reporter::{self, Verbosity},
+    runner::{self, BranchRun, exit_codes},
+    stats::{Alpha, LookSchedule},
+};
+
+/// The variants `soak ab` compares when given no branches: the shipped
+/// proof check against the deduplicated one.
+pub const BUILT_IN_BASELINE_ENV: (&str, &str) = ("SPHERE_PROOF_CHECK", "pairwise");
+/// See [`BUILT_IN_BASELINE_ENV`].
+pub const BUILT_IN_TREATMENT_ENV: (&str, &str) = ("SPHERE_PROOF_CHECK", "across");
+
+/// How many iterations per side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Iterations {
+    /// Exactly this many.
+    Fixed(usize),
+    /// 3, then 5, 8, 10 until every gated metric is decided.
+    Auto,
+}
+
+/// `soak ab` options.
+#[derive(Debug, Clone)]
+pub struct AbOptions {
+    /// Shared options.
+    pub common: Common,
+    /// `--baseline REF_OR_DIR`.
+    pub baseline: Option<String>,
+    /// `--treatment REF_OR_DIR`.
+    pub treatment: Option<String>,
+    /// `--build-cmd`.
+    pub build_cmd: Option<String>,
+    /// `--peer-cmd`.
+    pub peer_cmd: Option<String>,
+    /// `--baseline-env K=V`.
+    pub baseline_env: Vec<String>,
+    /// `--treatment-env K=V`.
+    pub treatment_env: Vec<String>,
+    /// `--iterations N|auto`.
+    pub iterations: Iterations,
+    /// The gate configuration (file plus flags).
+    pub gate: GateConfig,
+}
+
+/// What `soak ab` produced.
+pub struct AbOutcome {
+    /// The exit code.
+    pub exit_code: u8,
+    /// The run folder.
+    pub out: PathBuf,
+    /// The terminal report.
+    pub terminal: String,
+    /// The judgement.
+    pub judgement: Judgement,
+}
+
+fn specs(options: &AbOptions) -> Result<Vec<BranchSpec>, CommandError> {
+    let mut baseline_env = parse_env_pairs(&options.baseline_env, "--baseline-env")?;
+    let mut treatment_env = parse_env_pairs(&options.treatment_env, "--treatment-env")?;
+    let source = |given: &Option<String>| match given {
+        None => BranchSource::BuiltIn,
+        Some(text) if Path::new(text).is_dir() => BranchSource::Dir(PathBuf::from(text)),
+        Some(text) => BranchSource::GitRef(text.clone()),
+    };
+    match (&options.baseline, &options.treatment) {
+        (Some(_), None) | (None, Some(_)) => {
+            return Err(CommandError::Usage(
+                "give both --baseline and --treatment, or neither (to compare built-in variants)"
+                    .into(),
+            ));
+        }
+        (None, None) if baseline_env.is_empty() && treatment_env.is_empty() => {
+            baseline_env.push((
+                BUILT_IN_BASELINE_ENV.0.into(),
+                BUILT_IN_BASELINE_ENV.1.into(),
+            ));
+            treatment_env.push((
+                BUILT_IN_TREATMENT_ENV.0.into(),
+                BUILT_IN_TREATMENT_ENV.1.into(),
+            ));
+        }
+        _ => {}
+    }
+    Ok(vec![
+        BranchSpec {
+            name: Side::Baseline.name().into(),
+            source: source(&options.baseline),
+            env: baseline_env,
+        },
+        BranchSpec {
+            name: Side::Treatment.name().into(),
+            source: source(&options.treatment),
+            env: treatment_env,
+        },
+    ])
+}
+
+/// Runs the whole A/B soak.
+pub async fn run(
+    options: AbOptions,
+    cancel: CancellationToken,
+    groups: ProcessGroups,
+) -> Result<AbOutcome, CommandError> {
+    let (settings, scenario_info) = super::run::settings(&options.common, cancel.clone())?;
+    let specs = specs(&options)?;
+    let out = options.common.out.clone().unwrap_or_else(default_out_dir);
+    std::fs::create_dir_all(&out).map_err(|e| {
+        CommandError::Usage(format!("cannot create --out `{}`: {e}", out.display()))
+    })?;
+    let alpha = Alpha::new(options.gate.alpha).map_err(|e| CommandError::Usage(e.to_string()))?;
+    let looks = LookSchedule::bonferroni(&LookSchedule::DEFAULT_SIZES, alpha)
+        .map_err(|e| CommandError::Usage(e.to_string()))?;
+
+    // Every build finishes before the first measured iteration.
+    let build = BuildSettings {
+        build_cmd: options.build_cmd.clone(),
+        peer_cmd: options.peer_cmd.clone(),
+        log_dir: out.clone(),
+    };
+    let prepared: Vec<PreparedBranch> = branches::prepare(specs, &build, &groups, &cancel).await?;
+    let (Some(baseline), Some(treatment)) = (prepared.first(), prepared.get(1)) else {
+        return Err(CommandError::Infrastructure(
+            "branch preparation returned fewer than two branches".into(),
+        ));
+    };
+    let mut manifest = Manifest {
+        schema_version: 1,
+        harness_version: env!("CARGO_PKG_VERSION").to_owned(),
+        command_line: std::env::args().collect(),
+        started_at: chrono::Utc::now(),
+        scenario: scenario_info,
+        network_profile: settings.profile.clone(),
+        testnet_cmd: settings.testnet_cmd.display(),
+        branches: vec![baseline.manifest(), treatment.manifest()],
+        iterations: match options.iterations {
+            Iterations::Fixed(n) => n.to_string(),
+            Iterations::Auto => "auto".into(),
+        },
+        machine: MachineInfo::current(),
+        interrupted: false,
+    };
+    manifest.write(&out).map_err(|e| {
+        CommandError::Usage(format!("cannot write to --out `{}`: {e}", out.display()))
+    })?;
+
+    let (events_tx, events_rx) = mpsc::unbounded_channel();
+    let planned = match options.iterations {
+        Iterations::Fixed(n) => n,
+        Iterations::Auto => looks.cap(),
+    };
+    let verbosity = if options.common.quiet || options.common.json {
+        Verbosity::Quiet
+    } else {
+        Verbosity::Normal
+    };
+    let progress = reporter::spawn_progress(events_rx, planned, verbosity);
+    let baseline_dir = out.join(Side::Baseline.name());
+    let treatment_dir = out.join(Side::Treatment.name());
+    let runs = [
+        BranchRun {
+            name: Side::Baseline.name(),
+            peer_cmd: &baseline.peer_cmd,
+            peer_env: &baseline.env,
+            out: &baseline_dir,
+            peer_cwd: baseline.peer_cwd.as_deref(),
+        },
+        BranchRun {
+            name: Side::Treatment.name(),
+            peer_cmd: &treatment.peer_cmd,
+            peer_env: &treatment.env,
+            out: &treatment_dir,
+            peer_cwd: treatment.peer_cwd.as_deref(),
+        },
+    ];
+    let mut records: [Vec<IterationRecord>; 2] = [Vec::new(), Vec::new()];
+    let mut done = 0;
+    loop {
+        let (target, look_alpha) = match options.iterations {
+            Iterations::Fixed(n) => (n, alpha),
+            Iterations::Auto => match looks.next_after(done) {
+                Some(look) => (look.per_side, look.alpha),
+                None => break,
+            },
+        };
+        for side in abba(done, target) {
+            if cancel.is_cancelled() {
+                break;
+            }
+            let index = usize::from(side == Side::Treatment);
+            let k = records[index].len() + 1;
+            let record =
+                runner::run_iteration(&settings, runs[index].plan(k), &groups, &events_tx).await;
+            records[index].push(record);
+        }
+        done = target;
+        let decided =
+            judge(&records[0], &records[1], &options.gate, look_alpha).all_gated_decided();
+        if cancel.is_cancelled()
+            || matches!(options.iterations, Iterations::Fixed(_))
+            || decided
+            || done >= looks.cap()
+        {
+            break;
+        }
+    }
+    drop(events_tx);
+    let _ = progress.await;
+    let final_alpha = match options.iterations {
+        Iterations::Fixed(_) => alpha,
+        Iterations::Auto => looks
+            .looks()
+            .iter()
+            .find(|l| l.per_side == done)
+            .map_or(alpha, |l| l.alpha),
+    };
+    let judgement = judge(&records[0], &records[1], &options.gate, final_alpha);
+    manifest.interrupted = cancel.is_cancelled();
+    for (branch, side) in manifest.branches.iter_mut().zip(&records) {
+        branch.variant = side.iter().find_map(|r| {
+            r.peers
+                .values()
+                .next()
+                .and_then(|hello| hello.get("variant").cloned())
+        });
+    }
+    let _ = manifest.write(&out);
+    let labels = Labels {
+        baseline: baseline.label.clone(),
+        treatment: treatment.label.clone(),
+    };
+    let manifest_json = serde_json::to_value(&manifest).unwrap_or_default();
+    let ab_report = report::build(
+        &judgement,
+        &records[0],
+        &records[1],
+        &labels,
+        &out,
+        manifest_json,
+    );
+    let terminal = report::write_all(&out, &ab_report, &judgement).map_err(|e| {
+        CommandError::Infrastructure(format!(
+            "cannot write the reports into `{}`: {e}",
+            out.display()
+        ))
+    })?;
+    let exit_code = if cancel.is_cancelled() {
+        exit_codes::INTERRUPTED
+    } else {
+        judgement.exit_code
+    };
+    Ok(AbOutcome {
+        exit_code,
+        out,
+        terminal,
+        judgement,
+    })
+}
