@@ -207,6 +207,24 @@ fn a_known_slowdown_is_a_regression_and_soak_gate_rejudges_it() {
 }
 
 #[test]
+fn auto_iterations_stop_at_the_first_look_that_decides() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("auto");
+    let output = fake_ab(
+        &out,
+        "auto",
+        "FAKE_PEER_DELAY_S=0.1",
+        "FAKE_PEER_DELAY_S=0.3",
+        &[],
+    );
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    assert_eq!(verdict_kind(&verdict(&out), "total"), "regression");
+    // 3 per side cannot decide at the split alpha; 5 can, so the run stops there.
+    let runs = |side: &str| std::fs::read_dir(out.join(side)).unwrap().count();
+    assert_eq!((runs("baseline"), runs("treatment")), (5, 5));
+}
+
+#[test]
 fn git_refs_are_built_in_worktrees_and_the_slower_commit_is_a_regression() {
     let repo = tempfile::tempdir().unwrap();
     let git = |args: &[&str]| {

@@ -166,10 +166,7 @@ async fn git_refs_are_built_in_their_own_worktrees_which_go_away_on_drop() {
 
     let info = branches[0].manifest();
     assert_eq!(info.name, "baseline");
-    assert_eq!(
-        info.build_cmd.as_deref(),
-        Some("sh -c cp peer.py built-peer.py")
-    );
+    assert_eq!(info.build_cmd.as_deref(), Some(COPY_BUILD));
     assert_eq!(info.peer_env, vec![("X".to_owned(), "1".to_owned())]);
     assert_eq!(repo.worktree_count(), 3);
 
@@ -326,4 +323,33 @@ async fn cancelling_kills_the_build_and_says_so() {
     assert_eq!(infrastructure(err), "baseline build: interrupted");
     assert!(started.elapsed() < Duration::from_secs(10));
     assert!(groups.is_empty());
+}
+
+#[tokio::test]
+async fn a_relative_peer_program_is_made_absolute_and_a_missing_one_named() {
+    let repo = Repo::new();
+    let logs = tempfile::tempdir().unwrap();
+    let build = "sh -c 'mkdir -p bin && cp peer.py bin/peer'";
+    let settings = settings(build, "bin/peer --x", logs.path());
+    let specs = vec![spec("baseline", BranchSource::GitRef("slow".into()))];
+    let branches = run(repo.path(), specs, &settings).await.unwrap();
+    let dir = branches[0].peer_cwd.clone().unwrap();
+    assert_eq!(
+        Path::new(&branches[0].peer_cmd.program),
+        dir.join("bin/peer")
+    );
+    assert_eq!(
+        branches[0].peer_cmd.args,
+        vec![std::ffi::OsString::from("--x")]
+    );
+
+    let settings = BuildSettings {
+        build_cmd: Some("true".into()),
+        peer_cmd: None,
+        ..settings
+    };
+    let specs = vec![spec("treatment", BranchSource::GitRef("fast".into()))];
+    let text = infrastructure(run(repo.path(), specs, &settings).await.unwrap_err());
+    assert!(text.starts_with("treatment: the build finished"), "{text}");
+    assert!(text.contains("target/release/sphere-peer"), "{text}");
 }

@@ -10,18 +10,6 @@
 //!
 //! A [`PreparedBranch`] owns its worktree: dropping it removes the worktree
 //! (`git worktree remove --force`) and its temp dir, build artefacts and all.
-//!
-//! ```no_run
-//! # async fn f(groups: soakgate::process::ProcessGroups, cancel: tokio_util::sync::CancellationToken) {
-//! use soakgate::ab::branches::{BranchSource, BranchSpec, BuildSettings, prepare};
-//! let specs = vec![
-//!     BranchSpec { name: "baseline".into(), source: BranchSource::GitRef("main".into()), env: vec![] },
-//!     BranchSpec { name: "treatment".into(), source: BranchSource::GitRef("HEAD".into()), env: vec![] },
-//! ];
-//! let settings = BuildSettings { build_cmd: None, peer_cmd: None, log_dir: "soak-runs/x".into() };
-//! let branches = prepare(specs, &settings, &groups, &cancel).await;
-//! # }
-//! ```
 
 use std::{
     ffi::OsString,
@@ -85,7 +73,7 @@ pub struct BuildSettings {
     pub log_dir: PathBuf,
 }
 
-/// One side, built and ready to run.
+/// One side, built and ready to run. Dropping it removes its worktree.
 #[derive(Debug)]
 pub struct PreparedBranch {
     /// `baseline` or `treatment`.
@@ -107,7 +95,7 @@ pub struct PreparedBranch {
     /// The build command, if built.
     pub build_cmd: Option<String>,
     /// Removes the worktree when the branch is dropped.
-    _worktree: Option<Worktree>,
+    worktree: Option<Worktree>,
 }
 
 impl PreparedBranch {
@@ -137,43 +125,35 @@ struct Worktree {
 
 impl Drop for Worktree {
     fn drop(&mut self) {
-        let removed = git_blocking(&self.repo, &["worktree", "remove", "--force"], &self.path);
-        if !removed {
+        // Synchronous: drop cannot await, and git is quick here.
+        let git = |args: &[&str], path: Option<&Path>| {
+            std::process::Command::new("git")
+                .arg("-C")
+                .arg(&self.repo)
+                .args(args)
+                .args(path)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        };
+        if !git(&["worktree", "remove", "--force"], Some(&self.path)) {
             // Delete it ourselves, then let git forget the dangling entry.
             let _ = std::fs::remove_dir_all(&self.path);
-            let _ = git_blocking(&self.repo, &["worktree", "prune"], Path::new(""));
+            git(&["worktree", "prune"], None);
         }
     }
 }
 
-/// Runs `git -C repo args [path]` synchronously (drop cannot await).
-fn git_blocking(repo: &Path, args: &[&str], path: &Path) -> bool {
-    let mut command = std::process::Command::new("git");
-    command.arg("-C").arg(repo).args(args);
-    if !path.as_os_str().is_empty() {
-        command.arg(path);
-    }
-    command
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
-/// A side after resolution, before building.
-enum Resolved {
-    BuiltIn(CommandSpec),
-    GitRef {
-        repo: PathBuf,
-        git_ref: String,
-        sha: String,
-    },
-    Dir {
-        dir: PathBuf,
-        shown: String,
-        commit: Option<String>,
-    },
+/// Where a resolved side is to be built.
+enum Checkout {
+    /// Built-in: nothing to build.
+    Nothing,
+    /// `sha` of `repo`, in a fresh worktree.
+    Worktree { repo: PathBuf, sha: String },
+    /// A directory, built in place.
+    InPlace(PathBuf),
 }
 
 /// Resolves, checks out and builds every branch, relative to the current
@@ -205,147 +185,135 @@ pub async fn prepare_from(
     let build_line = settings.build_cmd.as_deref().unwrap_or(DEFAULT_BUILD_CMD);
     let build_cmd = CommandSpec::parse(build_line)
         .map_err(|e| CommandError::Usage(format!("--build-cmd: {e}")))?;
+    // Located in each branch's directory once it is built.
     let built_peer = CommandSpec::parse(settings.peer_cmd.as_deref().unwrap_or(DEFAULT_PEER_CMD))
         .map_err(|e| CommandError::Usage(format!("--peer-cmd: {e}")))?;
-
     // Resolve everything before building anything.
-    let mut resolved = Vec::with_capacity(specs.len());
-    for spec in &specs {
-        resolved.push(resolve(cwd, spec, settings).await?);
+    let mut planned = Vec::with_capacity(specs.len());
+    for spec in specs {
+        planned.push(resolve(cwd, spec, &settings.peer_cmd, &built_peer, build_line).await?);
     }
-
-    let mut prepared = Vec::with_capacity(specs.len());
-    for (spec, side) in specs.into_iter().zip(resolved) {
+    let mut prepared = Vec::with_capacity(planned.len());
+    for (mut branch, checkout) in planned {
         if cancel.is_cancelled() {
-            return Err(interrupted(&spec.name));
+            return Err(interrupted(&branch.name));
         }
-        let env_text = spec
-            .env
-            .iter()
-            .map(|(k, v)| format!(" {k}={v}"))
-            .collect::<String>();
-        let (label, dir, git_ref, commit, worktree) = match side {
-            Resolved::BuiltIn(peer_cmd) => {
-                let origin = match &settings.peer_cmd {
-                    Some(_) => format!("`{}`", peer_cmd.display()),
-                    None => "built-in".to_owned(),
-                };
-                prepared.push(PreparedBranch {
-                    label: format!("{origin}{env_text}"),
-                    name: spec.name,
-                    peer_cmd,
-                    peer_cwd: None,
-                    env: spec.env,
-                    git_ref: None,
-                    commit: None,
-                    build_cmd: None,
-                    _worktree: None,
-                });
+        let dir = match checkout {
+            Checkout::Nothing => {
+                prepared.push(branch);
                 continue;
             }
-            Resolved::GitRef { repo, git_ref, sha } => {
-                let worktree = add_worktree(&spec.name, &repo, &sha).await?;
-                let label = format!("{git_ref} @ {}", &sha[..sha.len().min(7)]);
-                (
-                    label,
-                    worktree.path.clone(),
-                    Some(git_ref),
-                    Some(sha),
-                    Some(worktree),
-                )
+            Checkout::Worktree { repo, sha } => {
+                let worktree = add_worktree(&branch.name, &repo, &sha).await?;
+                let dir = worktree.path.clone();
+                branch.worktree = Some(worktree);
+                dir
             }
-            Resolved::Dir { dir, shown, commit } => {
-                (format!("{shown} (dir)"), dir, None, commit, None)
-            }
+            Checkout::InPlace(dir) => dir,
         };
-        build(&spec.name, &build_cmd, &dir, settings, groups, cancel).await?;
-        let peer_cmd = locate_peer(&spec.name, &built_peer, &dir)?;
-        prepared.push(PreparedBranch {
-            label: format!("{label}{env_text}"),
-            name: spec.name,
-            peer_cmd,
-            peer_cwd: Some(dir),
-            env: spec.env,
-            git_ref,
-            commit,
-            build_cmd: Some(build_cmd.display()),
-            _worktree: worktree,
-        });
+        build(&branch.name, &build_cmd, &dir, settings, groups, cancel).await?;
+        branch.peer_cmd = locate_peer(&branch.name, &branch.peer_cmd, &dir)?;
+        branch.peer_cwd = Some(dir);
+        prepared.push(branch);
     }
     Ok(prepared)
 }
 
-/// Checks that a side names something that exists.
+/// Checks that a side names something that exists, and fills in all but
+/// its checkout.
 async fn resolve(
     cwd: &Path,
-    spec: &BranchSpec,
-    settings: &BuildSettings,
-) -> Result<Resolved, CommandError> {
+    spec: BranchSpec,
+    given_peer: &Option<String>,
+    built_peer: &CommandSpec,
+    build_line: &str,
+) -> Result<(PreparedBranch, Checkout), CommandError> {
     let name = &spec.name;
-    match &spec.source {
+    let built = Some(build_line.to_owned());
+    let (label, peer_cmd, git_ref, commit, build_cmd, checkout) = match &spec.source {
         BranchSource::BuiltIn => {
-            resolve_command(settings.peer_cmd.as_deref(), "sphere-peer", "--peer-cmd")
-                .map(Resolved::BuiltIn)
+            let peer = resolve_command(given_peer.as_deref(), "sphere-peer", "--peer-cmd")?;
+            let label = match given_peer {
+                Some(_) => format!("`{}`", peer.display()),
+                None => "built-in".to_owned(),
+            };
+            (label, peer, None, None, None, Checkout::Nothing)
         }
         BranchSource::GitRef(git_ref) => {
-            let repo = git(cwd, &["rev-parse", "--show-toplevel"])
-                .await
-                .map_err(|_| {
-                    CommandError::Usage(format!(
-                        "{name}: `{}` is not inside a git repository, so git ref `{git_ref}` means \
-                     nothing (run soak inside the repository, or name a directory)",
-                        cwd.display()
-                    ))
-                })?;
-            let repo = PathBuf::from(repo);
-            // A leading dash would be read as an option by rev-parse.
-            let sha = match git_ref.starts_with('-') {
-                true => Err(String::new()),
-                false => {
-                    git(
-                        &repo,
-                        &[
-                            "rev-parse",
-                            "--verify",
-                            "--quiet",
-                            &format!("{git_ref}^{{commit}}"),
-                        ],
-                    )
-                    .await
-                }
-            };
-            let sha = sha.map_err(|_| {
-                CommandError::Usage(format!(
-                    "{name}: unknown git ref `{git_ref}` in {} (git branch -a lists them)",
-                    repo.display()
-                ))
-            })?;
-            Ok(Resolved::GitRef {
-                repo,
-                git_ref: git_ref.clone(),
-                sha,
-            })
+            let (repo, sha) = resolve_ref(cwd, name, git_ref).await?;
+            let label = format!("{git_ref} @ {}", &sha[..sha.len().min(7)]);
+            let (git_ref, commit) = (Some(git_ref.clone()), Some(sha.clone()));
+            let checkout = Checkout::Worktree { repo, sha };
+            (label, built_peer.clone(), git_ref, commit, built, checkout)
         }
         BranchSource::Dir(given) => {
             let dir = cwd.join(given);
             if !dir.is_dir() {
                 return Err(CommandError::Usage(format!(
-                    "{name}: directory `{}` does not exist (give a checkout's directory or a git ref)",
+                    "{name}: directory `{}` does not exist (name a checkout or a git ref)",
                     given.display()
                 )));
             }
             let dir = dir.canonicalize().unwrap_or(dir);
             // Recorded when the directory is a git checkout; it need not be.
-            let commit = git(&dir, &["rev-parse", "--verify", "--quiet", "HEAD"])
-                .await
-                .ok();
-            Ok(Resolved::Dir {
-                dir,
-                shown: given.display().to_string(),
-                commit,
-            })
+            let commit = git(&dir, &["rev-parse", "--verify", "--quiet", "HEAD"]).await;
+            let label = format!("{} (dir)", given.display());
+            let checkout = Checkout::InPlace(dir);
+            (
+                label,
+                built_peer.clone(),
+                None,
+                commit.ok(),
+                built,
+                checkout,
+            )
         }
+    };
+    let env_text: String = spec.env.iter().map(|(k, v)| format!(" {k}={v}")).collect();
+    let branch = PreparedBranch {
+        name: spec.name,
+        label: format!("{label}{env_text}"),
+        peer_cmd,
+        peer_cwd: None,
+        env: spec.env,
+        git_ref,
+        commit,
+        build_cmd,
+        worktree: None,
+    };
+    Ok((branch, checkout))
+}
+
+/// The repository holding `cwd` and the full sha `git_ref` names in it.
+async fn resolve_ref(
+    cwd: &Path,
+    name: &str,
+    git_ref: &str,
+) -> Result<(PathBuf, String), CommandError> {
+    let repo = git(cwd, &["rev-parse", "--show-toplevel"])
+        .await
+        .map_err(|_| {
+            CommandError::Usage(format!(
+                "{name}: `{}` is not inside a git repository, so git ref `{git_ref}` names nothing \
+             (run soak inside the repository, or name a directory)",
+                cwd.display()
+            ))
+        })?;
+    let repo = PathBuf::from(repo);
+    let unknown = || {
+        CommandError::Usage(format!(
+            "{name}: unknown git ref `{git_ref}` in {} (git branch -a lists them)",
+            repo.display()
+        ))
+    };
+    // rev-parse would read a leading dash as an option.
+    if git_ref.starts_with('-') {
+        return Err(unknown());
     }
+    let commit = format!("{git_ref}^{{commit}}");
+    let sha = git(&repo, &["rev-parse", "--verify", "--quiet", &commit]).await;
+    let sha = sha.map_err(|_| unknown())?;
+    Ok((repo, sha))
 }
 
 /// `git -C dir args`: its trimmed stdout, or its trimmed stderr as the error.
@@ -387,7 +355,7 @@ async fn add_worktree(name: &str, repo: &Path, sha: &str) -> Result<Worktree, Co
     })
 }
 
-/// Runs the build in `dir`, output to `log_dir/build-<name>.log`.
+/// Runs the branch's build in `dir`, output to `log_dir/build-<name>.log`.
 async fn build(
     name: &str,
     build_cmd: &CommandSpec,
@@ -397,30 +365,27 @@ async fn build(
     cancel: &CancellationToken,
 ) -> Result<(), CommandError> {
     let infra = |what: String| CommandError::Infrastructure(format!("{name} build: {what}"));
-    let log_path = settings.log_dir.join(format!("build-{name}.log"));
+    let log_dir = &settings.log_dir;
+    let log_path = log_dir.join(format!("build-{name}.log"));
     let header = format!("$ {} (in {})\n", build_cmd.display(), dir.display());
-    std::fs::create_dir_all(&settings.log_dir)
+    let cannot_write =
+        |e: std::io::Error| infra(format!("cannot write `{}`: {e}", log_path.display()));
+    std::fs::create_dir_all(log_dir)
         .and_then(|()| std::fs::write(&log_path, header))
-        .map_err(|e| infra(format!("cannot write `{}`: {e}", log_path.display())))?;
+        .map_err(cannot_write)?;
+    // Append mode, so the two pumps never overwrite each other's output.
+    let out_log = std::fs::OpenOptions::new().append(true).open(&log_path);
+    let (out_log, err_log) = out_log
+        .and_then(|out| Ok((out.try_clone()?, out)))
+        .map_err(cannot_write)?;
     let env = [(
         "CARGO_TARGET_DIR".to_owned(),
         dir.join("target").to_string_lossy().into_owned(),
     )];
-    let (mut child, pipes) = ManagedChild::spawn(
-        &format!("{name} build"),
-        build_cmd,
-        &[],
-        &env,
-        Some(&dir.to_path_buf()),
-        groups,
-    )
-    .map_err(|e| CommandError::Infrastructure(e.to_string()))?;
+    let (role, cwd) = (format!("{name} build"), dir.to_path_buf());
+    let (mut child, pipes) = ManagedChild::spawn(&role, build_cmd, &[], &env, Some(&cwd), groups)
+        .map_err(|e| CommandError::Infrastructure(e.to_string()))?;
     drop(pipes.stdin); // A build that reads stdin sees end of file.
-    // Append mode so the two pumps never overwrite each other's output.
-    let open = || std::fs::OpenOptions::new().append(true).open(&log_path);
-    let (out_log, err_log) = open()
-        .and_then(|a| Ok((a, open()?)))
-        .map_err(|e| infra(format!("cannot write `{}`: {e}", log_path.display())))?;
     let out_pump = tokio::spawn(pump(pipes.stdout, out_log));
     let err_pump = tokio::spawn(pump(pipes.stderr, err_log));
 
@@ -496,29 +461,20 @@ mod tests {
     fn a_peer_built_in_the_branch_becomes_absolute_and_a_bare_name_stays() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join("target/release")).unwrap();
-        std::fs::write(dir.path().join("target/release/sphere-peer"), "").unwrap();
+        std::fs::write(dir.path().join(DEFAULT_PEER_CMD), "").unwrap();
         let spec = CommandSpec::parse("target/release/sphere-peer --x").unwrap();
         let found = locate_peer("baseline", &spec, dir.path()).unwrap();
-        assert_eq!(
-            found.program,
-            dir.path()
-                .join("target/release/sphere-peer")
-                .into_os_string()
-        );
+        assert_eq!(Path::new(&found.program), dir.path().join(DEFAULT_PEER_CMD));
         assert_eq!(found.args, spec.args);
         let bare = CommandSpec::parse("python3 peer.py").unwrap();
         assert_eq!(locate_peer("baseline", &bare, dir.path()).unwrap(), bare);
-    }
-
-    #[test]
-    fn a_missing_built_peer_names_the_branch_and_the_fix() {
-        let dir = tempfile::tempdir().unwrap();
-        let spec = CommandSpec::parse(DEFAULT_PEER_CMD).unwrap();
-        let err = locate_peer("treatment", &spec, dir.path()).unwrap_err();
-        let CommandError::Infrastructure(text) = err else {
-            panic!("{err:?}")
-        };
-        assert!(text.starts_with("treatment: the build finished"), "{text}");
-        assert!(text.contains("--peer-cmd"), "{text}");
+        assert!(
+            locate_peer(
+                "baseline",
+                &CommandSpec::parse("bin/x").unwrap(),
+                dir.path()
+            )
+            .is_err()
+        );
     }
 }

@@ -61,13 +61,31 @@ pub struct Judgement {
 }
 
 impl Judgement {
-    /// Whether every gated metric has a decided verdict (for adaptive runs).
-    pub fn all_gated_decided(&self) -> bool {
-        self.metrics.iter().filter(|m| m.gated).all(|m| {
+    /// Whether more iterations could still change the outcome (for
+    /// adaptive runs): not once every gated metric is decided, and not once
+    /// the gate has failed on evidence more data cannot take back (a gated
+    /// regression at this look's alpha, or a broken assertion). Tiny
+    /// sections that never decide would otherwise always run to the cap.
+    pub fn settled(&self) -> bool {
+        let gated: Vec<&Comparison> = self
+            .metrics
+            .iter()
+            .filter(|m| m.gated)
+            .filter_map(|m| m.comparison.as_ref())
+            .collect();
+        let all_decided = self.metrics.iter().filter(|m| m.gated).all(|m| {
             m.comparison
                 .as_ref()
                 .is_some_and(|c| c.verdict.is_decided())
-        })
+        });
+        let regressed = gated
+            .iter()
+            .any(|c| matches!(c.verdict, crate::stats::Verdict::Regression));
+        let broken = self
+            .assertions
+            .iter()
+            .any(|a| crate::stats::assertion_regressed(a.baseline, a.treatment));
+        all_decided || regressed || broken
     }
 }
 

@@ -211,8 +211,7 @@ pub async fn run(
             records[index].push(record);
         }
         done = target;
-        let decided =
-            judge(&records[0], &records[1], &options.gate, look_alpha).all_gated_decided();
+        let decided = judge(&records[0], &records[1], &options.gate, look_alpha).settled();
         if cancel.is_cancelled()
             || matches!(options.iterations, Iterations::Fixed(_))
             || decided
