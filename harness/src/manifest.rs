@@ -106,6 +106,40 @@ pub fn sha256_hex(text: &str) -> String {
 }
 
 impl Manifest {
+    /// A manifest for a run starting now, on this machine.
+    pub fn start(
+        scenario: ScenarioInfo,
+        settings: &crate::runner::RunSettings,
+        branches: Vec<BranchInfo>,
+        iterations: String,
+    ) -> Manifest {
+        Manifest {
+            schema_version: 1,
+            harness_version: env!("CARGO_PKG_VERSION").to_owned(),
+            command_line: std::env::args().collect(),
+            started_at: chrono::Utc::now(),
+            scenario,
+            network_profile: settings.profile.clone(),
+            testnet_cmd: settings.testnet_cmd.display(),
+            branches,
+            iterations,
+            machine: MachineInfo::current(),
+            interrupted: false,
+        }
+    }
+
+    /// Fills each branch's variant from the first `hello` its peers gave.
+    pub fn record_variants(&mut self, records: &[&[crate::record::IterationRecord]]) {
+        for (branch, side) in self.branches.iter_mut().zip(records) {
+            branch.variant = side.iter().find_map(|r| {
+                r.peers
+                    .values()
+                    .next()
+                    .and_then(|hello| hello.get("variant").cloned())
+            });
+        }
+    }
+
     /// Writes it to `dir/manifest.json`.
     pub fn write(&self, dir: &Path) -> std::io::Result<()> {
         crate::record::write_json(&dir.join("manifest.json"), self)

@@ -5,45 +5,18 @@
 //! runs on the real SDK are `#[ignore]`d here (minutes each) and run by
 //! `.ci/run` with `--ignored`.
 
+mod support;
+
 use std::{
-    path::{Path, PathBuf},
-    process::{Command, Output, Stdio},
+    path::Path,
+    process::{Command, Output},
 };
 
-use assert_cmd::cargo::CommandCargoExt;
 use serde_json::Value;
-
-fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name)
-}
+use support::{fixture, scenario, soak_in, text, workspace_binaries};
 
 fn smoke() -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../scenarios/smoke.toml")
-        .display()
-        .to_string()
-}
-
-fn soak_in(dir: Option<&Path>, args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut command = Command::cargo_bin("soak").unwrap();
-    command.args(args).stdin(Stdio::null());
-    if let Some(dir) = dir {
-        command.current_dir(dir);
-    }
-    for (k, v) in env {
-        command.env(k, v);
-    }
-    command.output().unwrap()
-}
-
-fn text(output: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
+    scenario("smoke.toml").display().to_string()
 }
 
 fn verdict(out: &Path) -> Value {
@@ -104,11 +77,14 @@ fn fake_ab(
 fn a_against_a_passes_with_no_regression_and_writes_every_report() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("aa");
+    // Every op takes 50 ms on both sides, so the scheduler's millisecond of
+    // noise stays far inside the 5% band: a regression here would be the
+    // harness's fault, not chance.
     let output = fake_ab(
         &out,
         "5",
-        "FAKE_PEER_DELAY_S=0.05",
-        "FAKE_PEER_DELAY_S=0.05",
+        "FAKE_PEER_OP_DELAY_S=0.05",
+        "FAKE_PEER_OP_DELAY_S=0.05",
         &[],
     );
     assert_eq!(output.status.code(), Some(0), "{}", text(&output));
@@ -340,28 +316,6 @@ fn an_unknown_ref_is_a_usage_error_and_a_failing_build_is_exit_3() {
         message.contains("baseline") && message.contains("the-build-broke"),
         "{message}"
     );
-}
-
-/// The workspace's own binaries (built if a narrow `cargo test` left them out).
-fn workspace_binaries() -> (String, String) {
-    let soak = assert_cmd::cargo::cargo_bin("soak");
-    let dir = soak.parent().unwrap().to_path_buf();
-    let (peer, testnet) = (dir.join("sphere-peer"), dir.join("sphere-testnet"));
-    if !peer.exists() || !testnet.exists() {
-        let status = Command::new(env!("CARGO"))
-            .args([
-                "build",
-                "-p",
-                "sphere-sdk",
-                "-p",
-                "sphere-testnet",
-                "--bins",
-            ])
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-    (peer.display().to_string(), testnet.display().to_string())
 }
 
 #[test]

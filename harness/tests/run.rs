@@ -5,6 +5,8 @@
 //! harness knows nothing of our SDK. Two tests run the real workspace
 //! binaries through the full scenario.
 
+mod support;
+
 use std::{
     path::{Path, PathBuf},
     process::{Command, Output, Stdio},
@@ -12,18 +14,7 @@ use std::{
 };
 
 use assert_cmd::cargo::CommandCargoExt;
-
-fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name)
-}
-
-fn scenario(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../scenarios")
-        .join(name)
-}
+use support::{fixture, scenario, soak_in, workspace_binaries};
 
 /// A unique word to find this test's processes in the process table.
 fn marker(test: &str) -> String {
@@ -67,12 +58,7 @@ fn fake_testnet_cmd(marker: &str) -> String {
 }
 
 fn soak(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut command = Command::cargo_bin("soak").unwrap();
-    command.args(args).stdin(Stdio::null());
-    for (k, v) in env {
-        command.env(k, v);
-    }
-    command.output().unwrap()
+    soak_in(None, args, env)
 }
 
 fn stderr(output: &Output) -> String {
@@ -363,29 +349,6 @@ fn a_malformed_scenario_is_one_line_with_its_location_and_exit_2() {
     );
 }
 
-/// The workspace's own peer and testnet binaries, built if a narrower
-/// `cargo test -p soakgate` left them out.
-fn workspace_binaries() -> (PathBuf, PathBuf) {
-    let soak = assert_cmd::cargo::cargo_bin("soak");
-    let dir = soak.parent().unwrap().to_path_buf();
-    let (peer, testnet) = (dir.join("sphere-peer"), dir.join("sphere-testnet"));
-    if !peer.exists() || !testnet.exists() {
-        let status = Command::new(env!("CARGO"))
-            .args([
-                "build",
-                "-p",
-                "sphere-sdk",
-                "-p",
-                "sphere-testnet",
-                "--bins",
-            ])
-            .status()
-            .unwrap();
-        assert!(status.success(), "building the workspace binaries failed");
-    }
-    (peer, testnet)
-}
-
 #[test]
 fn the_tombstone_overwrite_bug_fails_its_assertion_with_the_diff_and_exit_1() {
     let (peer, testnet) = workspace_binaries();
@@ -399,9 +362,9 @@ fn the_tombstone_overwrite_bug_fails_its_assertion_with_the_diff_and_exit_1() {
             "--set",
             "bundles=0",
             "--peer-cmd",
-            peer.to_str().unwrap(),
+            &peer,
             "--testnet-cmd",
-            testnet.to_str().unwrap(),
+            &testnet,
             "--peer-env",
             "SPHERE_TOMBSTONE_MERGE=overwrite",
             "--out",

@@ -14,7 +14,7 @@ use crate::{
         report::{self, Labels},
         schedule::{Side, abba},
     },
-    manifest::{MachineInfo, Manifest},
+    manifest::Manifest,
     process::ProcessGroups,
     record::IterationRecord,
     reporter::{self, Verbosity},
@@ -141,22 +141,16 @@ pub async fn run(
             "branch preparation returned fewer than two branches".into(),
         ));
     };
-    let mut manifest = Manifest {
-        schema_version: 1,
-        harness_version: env!("CARGO_PKG_VERSION").to_owned(),
-        command_line: std::env::args().collect(),
-        started_at: chrono::Utc::now(),
-        scenario: scenario_info,
-        network_profile: settings.profile.clone(),
-        testnet_cmd: settings.testnet_cmd.display(),
-        branches: vec![baseline.manifest(), treatment.manifest()],
-        iterations: match options.iterations {
-            Iterations::Fixed(n) => n.to_string(),
-            Iterations::Auto => "auto".into(),
-        },
-        machine: MachineInfo::current(),
-        interrupted: false,
+    let iterations_text = match options.iterations {
+        Iterations::Fixed(n) => n.to_string(),
+        Iterations::Auto => "auto".into(),
     };
+    let mut manifest = Manifest::start(
+        scenario_info,
+        &settings,
+        vec![baseline.manifest(), treatment.manifest()],
+        iterations_text,
+    );
     manifest.write(&out).map_err(|e| {
         CommandError::Usage(format!("cannot write to --out `{}`: {e}", out.display()))
     })?;
@@ -232,14 +226,7 @@ pub async fn run(
     };
     let judgement = judge(&records[0], &records[1], &options.gate, final_alpha);
     manifest.interrupted = cancel.is_cancelled();
-    for (branch, side) in manifest.branches.iter_mut().zip(&records) {
-        branch.variant = side.iter().find_map(|r| {
-            r.peers
-                .values()
-                .next()
-                .and_then(|hello| hello.get("variant").cloned())
-        });
-    }
+    manifest.record_variants(&[&records[0], &records[1]]);
     let _ = manifest.write(&out);
     let labels = Labels {
         baseline: baseline.label.clone(),

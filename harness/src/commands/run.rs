@@ -10,7 +10,7 @@ use super::{
     CommandError, Common, default_out_dir, load_scenario, parse_env_pairs, resolve_command,
 };
 use crate::{
-    manifest::{BranchInfo, MachineInfo, Manifest, ScenarioInfo},
+    manifest::{BranchInfo, Manifest, ScenarioInfo},
     process::ProcessGroups,
     record::IterationRecord,
     reporter::{self, Verbosity},
@@ -89,24 +89,17 @@ pub async fn run(
     std::fs::create_dir_all(&out).map_err(|e| {
         CommandError::Usage(format!("cannot create --out `{}`: {e}", out.display()))
     })?;
-    let mut manifest = Manifest {
-        schema_version: 1,
-        harness_version: env!("CARGO_PKG_VERSION").to_owned(),
-        command_line: std::env::args().collect(),
-        started_at: chrono::Utc::now(),
-        scenario: scenario_info,
-        network_profile: settings.profile.clone(),
-        testnet_cmd: settings.testnet_cmd.display(),
-        branches: vec![BranchInfo {
+    let mut manifest = Manifest::start(
+        scenario_info,
+        &settings,
+        vec![BranchInfo {
             name: "run".into(),
             peer_cmd: peer_cmd.display(),
             peer_env: peer_env.clone(),
             ..BranchInfo::default()
         }],
-        iterations: options.iterations.to_string(),
-        machine: MachineInfo::current(),
-        interrupted: false,
-    };
+        options.iterations.to_string(),
+    );
     manifest.write(&out).map_err(|e| {
         CommandError::Usage(format!("cannot write to --out `{}`: {e}", out.display()))
     })?;
@@ -131,12 +124,7 @@ pub async fn run(
     let _ = progress.await;
 
     manifest.interrupted = cancel.is_cancelled();
-    manifest.branches[0].variant = records.iter().find_map(|r| {
-        r.peers
-            .values()
-            .next()
-            .and_then(|hello| hello.get("variant").cloned())
-    });
+    manifest.record_variants(&[&records]);
     if let Err(error) = manifest.write(&out) {
         tracing::error!(%error, "cannot update manifest.json");
     }

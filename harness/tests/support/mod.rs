@@ -1,0 +1,70 @@
+//! Helpers shared by the CLI tests: fixture paths, running `soak`, and the
+//! workspace's own peer and testnet binaries.
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::{
+    path::{Path, PathBuf},
+    process::{Command, Output, Stdio},
+};
+
+use assert_cmd::cargo::CommandCargoExt;
+
+/// A file under `tests/fixtures`.
+pub fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+/// A shipped scenario file.
+pub fn scenario(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../scenarios")
+        .join(name)
+}
+
+/// Runs `soak` with `args` and extra `env`, in `dir` if given.
+pub fn soak_in(dir: Option<&Path>, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut command = Command::cargo_bin("soak").unwrap();
+    command.args(args).stdin(Stdio::null());
+    if let Some(dir) = dir {
+        command.current_dir(dir);
+    }
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    command.output().unwrap()
+}
+
+/// Stdout then stderr, for assertion messages.
+pub fn text(output: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+/// The workspace's own peer and testnet binaries, built if a narrower
+/// `cargo test -p soakgate` left them out.
+pub fn workspace_binaries() -> (String, String) {
+    let soak = assert_cmd::cargo::cargo_bin("soak");
+    let dir = soak.parent().unwrap().to_path_buf();
+    let (peer, testnet) = (dir.join("sphere-peer"), dir.join("sphere-testnet"));
+    if !peer.exists() || !testnet.exists() {
+        let status = Command::new(env!("CARGO"))
+            .args([
+                "build",
+                "-p",
+                "sphere-sdk",
+                "-p",
+                "sphere-testnet",
+                "--bins",
+            ])
+            .status()
+            .unwrap();
+        assert!(status.success(), "building the workspace binaries failed");
+    }
+    (peer.display().to_string(), testnet.display().to_string())
+}
