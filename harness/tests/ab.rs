@@ -318,35 +318,42 @@ fn an_unknown_ref_is_a_usage_error_and_a_failing_build_is_exit_3() {
     );
 }
 
+/// `soak ab` on the workspace's real peer and testnet, built-in branches
+/// told apart by `env`, with `extra` flags.
+fn real_ab(out: &Path, profile: &str, bundles: &str, env: [&str; 2], extra: &[&str]) -> Output {
+    let (peer, testnet) = workspace_binaries();
+    let bundles = format!("bundles={bundles}");
+    let mut args = vec![
+        "ab",
+        "--peer-cmd",
+        &peer,
+        "--testnet-cmd",
+        &testnet,
+        "--profile",
+        profile,
+        "--set",
+        &bundles,
+        "--baseline-env",
+        env[0],
+        "--treatment-env",
+        env[1],
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    soak_in(None, &args, &[])
+}
+
 #[test]
 #[ignore = "minutes on the real SDK; .ci/run runs it"]
 fn tombstone_overwrite_fails_the_gate_on_its_assertion_whatever_the_timings() {
-    let (peer, testnet) = workspace_binaries();
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("ow");
-    let output = soak_in(
-        None,
-        &[
-            "ab",
-            "--peer-cmd",
-            &peer,
-            "--testnet-cmd",
-            &testnet,
-            "--profile",
-            "ci",
-            "--set",
-            "bundles=0",
-            "--baseline-env",
-            "SPHERE_TOMBSTONE_MERGE=union",
-            "--treatment-env",
-            "SPHERE_TOMBSTONE_MERGE=overwrite",
-            "--iterations",
-            "3",
-            "--out",
-            out.to_str().unwrap(),
-        ],
-        &[],
-    );
+    let env = [
+        "SPHERE_TOMBSTONE_MERGE=union",
+        "SPHERE_TOMBSTONE_MERGE=overwrite",
+    ];
+    let output = real_ab(&out, "ci", "0", env, &["--iterations", "3"]);
     assert_eq!(output.status.code(), Some(1), "{}", text(&output));
     let verdict = verdict(&out);
     assert!(
@@ -365,35 +372,17 @@ fn tombstone_overwrite_fails_the_gate_on_its_assertion_whatever_the_timings() {
 #[test]
 #[ignore = "minutes on the real SDK; .ci/run runs it"]
 fn across_improves_recovery_at_seventy_bundles_and_passes_must_improve() {
-    let (peer, testnet) = workspace_binaries();
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("across");
     // The ideal network keeps iterations short; the effect is CPU work
     // (B(B-1)/2 proof checks per load), which the network only dilutes.
-    let output = soak_in(
-        None,
-        &[
-            "ab",
-            "--peer-cmd",
-            &peer,
-            "--testnet-cmd",
-            &testnet,
-            "--profile",
-            "ideal",
-            "--set",
-            "bundles=70",
-            "--baseline-env",
-            "SPHERE_PROOF_CHECK=pairwise",
-            "--treatment-env",
-            "SPHERE_PROOF_CHECK=across",
-            "--iterations",
-            "6",
-            "--mode",
-            "must-improve",
-            "--out",
-            out.to_str().unwrap(),
-        ],
-        &[],
+    let env = ["SPHERE_PROOF_CHECK=pairwise", "SPHERE_PROOF_CHECK=across"];
+    let output = real_ab(
+        &out,
+        "ideal",
+        "70",
+        env,
+        &["--iterations", "6", "--mode", "must-improve"],
     );
     let verdict = verdict(&out);
     assert_eq!(
