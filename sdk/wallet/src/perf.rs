@@ -13,7 +13,7 @@
 //!     let _timer = perf::time(perf::names::FLUSH);
 //!     // ... the flush ...
 //! }
-//! perf::incr(perf::names::PIN_429);
+//! perf::incr(perf::names::GATEWAY_429);
 //! assert_eq!(perf::totals()[perf::names::FLUSH].count, 1);
 //! ```
 //!
