@@ -38,7 +38,8 @@ th { background: #f7f8fa; font-weight: 600; white-space: nowrap; }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 td:first-child { white-space: nowrap; }
 tr.total td { font-weight: 700; border-top: 2px solid var(--line); }
-td.reason { color: var(--muted); font-size: 12px; min-width: 220px; }
+td.reason { color: var(--muted); font-size: 12px; min-width: 140px; overflow-wrap: anywhere; }
+th, td.num { padding-left: 6px; padding-right: 6px; }
 .verdict { font-weight: 600; white-space: nowrap; }
 .verdict.regression, .status.fail { color: var(--fail); }
 .verdict.improvement, .status.pass { color: var(--pass); }
