@@ -93,6 +93,9 @@ pub async fn pay_and_sync(devices: &mut Devices, bundles: usize) -> (String, Val
             json!({"wallet": "bob", "invoice_id": invoice}),
         )
         .await;
+    // Bob's other device sees the payment after his next flush; don't race
+    // the debounce.
+    peer1.ok("flush", json!({"wallet": "bob"})).await;
     peer1
         .ok("receive", json!({"wallet": "alice", "finalize": true}))
         .await;
