@@ -13,6 +13,7 @@ pub mod counters;
 pub mod launch;
 pub mod manifest;
 pub mod peer;
+pub mod power;
 pub mod process;
 pub mod record;
 pub mod reporter;

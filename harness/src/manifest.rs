@@ -37,6 +37,9 @@ pub struct BranchInfo {
     pub peer_env: Vec<(String, String)>,
     /// The variant the peers reported in `hello`.
     pub variant: Option<Value>,
+    /// How reports label this branch (`main @ 1a2b3c4`).
+    #[serde(default)]
+    pub label: Option<String>,
 }
 
 /// The machine.
@@ -98,6 +101,10 @@ pub struct Manifest {
     pub machine: MachineInfo,
     /// Whether the run was interrupted.
     pub interrupted: bool,
+    /// How the run was judged (alpha of the last look), so `soak gate`
+    /// re-judges it the same way.
+    #[serde(default)]
+    pub judged: Option<crate::ab::compare::JudgeSettings>,
 }
 
 /// SHA-256 of `text`, hex.
@@ -125,6 +132,7 @@ impl Manifest {
             iterations,
             machine: MachineInfo::current(),
             interrupted: false,
+            judged: None,
         }
     }
 

@@ -151,15 +151,7 @@ pub fn section_table(records: &[IterationRecord]) -> String {
     out
 }
 
+/// The median, or `None` for no values.
 fn median(values: &mut [f64]) -> Option<f64> {
-    if values.is_empty() {
-        return None;
-    }
-    values.sort_by(f64::total_cmp);
-    let mid = values.len() / 2;
-    Some(if values.len().is_multiple_of(2) {
-        (values[mid - 1] + values[mid]) / 2.0
-    } else {
-        values[mid]
-    })
+    (!values.is_empty()).then(|| crate::stats::median(values))
 }

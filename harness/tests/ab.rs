@@ -39,6 +39,42 @@ fn verdict_kind(verdict: &Value, name: &str) -> String {
         .to_owned()
 }
 
+/// `soak gate` on a folder `soak ab` just wrote must reproduce its
+/// `verdict.json` byte for byte, and its exit code: the run records how it
+/// was judged (the last look's alpha, the labels), so nothing is recomputed
+/// differently. Every A/B test folder goes through this.
+/// `extra` are the flags `soak ab` was given; its gate flags are passed on.
+fn assert_rejudged_identically(out: &Path, ab: &Output, extra: &[&str]) {
+    let Ok(before) = std::fs::read(out.join("verdict.json")) else {
+        return;
+    };
+    const GATE_FLAGS: [&str; 8] = [
+        "--mode",
+        "--min-iterations",
+        "--alpha",
+        "--noise-band-time",
+        "--noise-band-rss",
+        "--floor-time-ms",
+        "--on-inconclusive",
+        "--gate-config",
+    ];
+    let mut args = vec!["gate", out.to_str().unwrap()];
+    for pair in extra.windows(2) {
+        if GATE_FLAGS.contains(&pair[0]) {
+            args.extend_from_slice(pair);
+        }
+    }
+    let again = soak_in(None, &args, &[]);
+    assert_eq!(again.status.code(), ab.status.code(), "{}", text(&again));
+    let after = std::fs::read(out.join("verdict.json")).unwrap();
+    assert!(
+        before == after,
+        "soak gate changed verdict.json:\n{}\n---\n{}",
+        String::from_utf8_lossy(&before),
+        String::from_utf8_lossy(&after)
+    );
+}
+
 /// `soak ab` with the fake peer on both sides, distinguished by env.
 fn fake_ab(
     out: &Path,
@@ -70,7 +106,9 @@ fn fake_ab(
         out.to_str().unwrap(),
     ];
     args.extend_from_slice(extra);
-    soak_in(None, &args, &[])
+    let output = soak_in(None, &args, &[]);
+    assert_rejudged_identically(out, &output, extra);
+    output
 }
 
 #[test]
@@ -90,6 +128,15 @@ fn a_against_a_passes_with_no_regression_and_writes_every_report() {
     assert_eq!(output.status.code(), Some(0), "{}", text(&output));
     let verdict = verdict(&out);
     assert_eq!(verdict["gate"]["passed"], true);
+    assert_eq!(verdict["gate"]["status"], "pass");
+    let headline = verdict["gate"]["headline"].as_str().unwrap();
+    assert!(
+        headline.starts_with("GATE PASS: no regression beyond tolerance"),
+        "{headline}"
+    );
+    let rules_out = verdict["gate"]["rules_out"].as_str().unwrap();
+    assert!(rules_out.starts_with("a slowdown above"), "{rules_out}");
+    assert!(text(&output).starts_with("GATE PASS"), "{}", text(&output));
     for m in verdict["metrics"].as_array().unwrap() {
         assert_ne!(m["comparison"]["verdict"]["kind"], "regression", "{m}");
     }
@@ -109,7 +156,7 @@ fn a_against_a_passes_with_no_regression_and_writes_every_report() {
     }
     let compare = std::fs::read_to_string(out.join("compare.tsv")).unwrap();
     assert!(compare.starts_with(
-        "section\tbaseline_median\ttreatment_median\tdelta\tratio\tci_low\tci_high\tverdict"
+        "section\tbaseline_median\ttreatment_median\tdelta\tratio\tci_low\tci_high\tci_level\tdetectable\tverdict"
     ));
     // ABBA: iteration folders were written in an interleaved order.
     let html = std::fs::read_to_string(out.join("report.html")).unwrap();
@@ -194,10 +241,172 @@ fn auto_iterations_stop_at_the_first_look_that_decides() {
         &[],
     );
     assert_eq!(output.status.code(), Some(1), "{}", text(&output));
-    assert_eq!(verdict_kind(&verdict(&out), "total"), "regression");
-    // 3 per side cannot decide at the split alpha; 5 can, so the run stops there.
+    let verdict = verdict(&out);
+    assert_eq!(verdict_kind(&verdict, "total"), "regression");
+    // A threefold slowdown is decided at the first look (3 a side, alpha
+    // 0.005), so the run stops there and records the alpha it used.
     let runs = |side: &str| std::fs::read_dir(out.join(side)).unwrap().count();
-    assert_eq!((runs("baseline"), runs("treatment")), (5, 5));
+    assert_eq!((runs("baseline"), runs("treatment")), (3, 3));
+    let alpha = verdict["alpha"].as_f64().unwrap();
+    assert!((alpha - 0.005).abs() < 1e-12, "{alpha}");
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["judged"]["alpha"], verdict["alpha"]);
+}
+
+#[test]
+fn auto_is_the_default_and_an_unchanged_branch_passes_once_decided() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("auto-aa");
+    let peer = format!("python3 {}", fixture("fake_peer.py").display());
+    let testnet = format!("python3 {}", fixture("fake_testnet.py").display());
+    let scenario = smoke();
+    // No --iterations: auto is the default.
+    let args = [
+        "ab",
+        "--scenario",
+        &scenario,
+        "--peer-cmd",
+        &peer,
+        "--testnet-cmd",
+        &testnet,
+        "--baseline-env",
+        "FAKE_PEER_OP_DELAY_S=0.05",
+        "--treatment-env",
+        "FAKE_PEER_OP_DELAY_S=0.05",
+        "--interval-ms",
+        "200",
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    let output = soak_in(None, &args, &[]);
+    assert_rejudged_identically(&out, &output, &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let verdict = verdict(&out);
+    assert_eq!(verdict["gate"]["status"], "pass");
+    for m in verdict["metrics"].as_array().unwrap() {
+        if m["gated"] == true && m["comparison"].is_object() {
+            assert_eq!(m["comparison"]["verdict"]["kind"], "no_regression", "{m}");
+        }
+    }
+    let runs = |side: &str| std::fs::read_dir(out.join(side)).unwrap().count();
+    let (b, t) = (runs("baseline"), runs("treatment"));
+    assert_eq!(b, t);
+    assert!(
+        [3, 5, 8, 10].contains(&b),
+        "stopped at {b}, not a planned look"
+    );
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["iterations"], "auto");
+}
+
+#[test]
+fn cannot_tell_fails_or_warns_as_configured_and_never_passes_silently() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("ct");
+    let output = fake_ab(
+        &out,
+        "3",
+        "FAKE_PEER_OP_DELAY_S=0.05",
+        "FAKE_PEER_OP_DELAY_S=0.05",
+        &[],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    // A band of 0.01 % with no floor: no 3-a-side interval fits inside it.
+    let tight = |on: &str| {
+        soak_in(
+            None,
+            &[
+                "gate",
+                out.to_str().unwrap(),
+                "--noise-band-time",
+                "0.0001",
+                "--floor-time-ms",
+                "0",
+                "--on-inconclusive",
+                on,
+            ],
+            &[],
+        )
+    };
+    let failed = tight("fail");
+    assert_eq!(failed.status.code(), Some(1), "{}", text(&failed));
+    let verdict = verdict(&out);
+    assert_eq!(verdict["gate"]["status"], "cannot_tell");
+    assert!(
+        text(&failed).starts_with("GATE FAIL: cannot tell"),
+        "{}",
+        text(&failed)
+    );
+    let summary = std::fs::read_to_string(out.join("summary.md")).unwrap();
+    assert!(
+        summary.lines().next().unwrap().contains("cannot tell"),
+        "{summary}"
+    );
+    let junit = std::fs::read_to_string(out.join("junit.xml")).unwrap();
+    assert!(junit.contains("<failure"), "{junit}");
+
+    let warned = tight("warn");
+    assert_eq!(warned.status.code(), Some(0), "{}", text(&warned));
+    assert!(
+        text(&warned).starts_with("GATE PASS WITH WARNING: cannot tell"),
+        "{}",
+        text(&warned)
+    );
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(
+        html.contains("cannot tell"),
+        "warning missing from report.html"
+    );
+}
+
+#[test]
+fn soak_gate_refuses_too_few_iterations_and_survives_odd_manifests() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("few");
+    let output = fake_ab(
+        &out,
+        "2",
+        "FAKE_PEER_OP_DELAY_S=0.01",
+        "FAKE_PEER_OP_DELAY_S=0.01",
+        &["--min-iterations", "2"],
+    );
+    assert!(
+        matches!(output.status.code(), Some(0 | 1)),
+        "{}",
+        text(&output)
+    );
+    // The default gate wants 3 a side: refuse, exit 2, one line naming why.
+    let refused = soak_in(None, &["gate", out.to_str().unwrap()], &[]);
+    assert_eq!(refused.status.code(), Some(2), "{}", text(&refused));
+    let message = String::from_utf8_lossy(&refused.stderr).to_string();
+    assert_eq!(message.lines().count(), 1, "{message}");
+    assert!(
+        message.contains("2 baseline and 2 treatment") && message.contains("min_iterations"),
+        "{message}"
+    );
+    // And `soak ab` refuses to plan a run the gate would refuse.
+    let planned = fake_ab(&dir.path().join("p"), "2", "A=1", "A=1", &[]);
+    assert_eq!(planned.status.code(), Some(2), "{}", text(&planned));
+
+    // A manifest written by hand with a non-ASCII commit and no labels.
+    let path = out.join("manifest.json");
+    let mut manifest: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    for branch in manifest["branches"].as_array_mut().unwrap() {
+        branch["git_ref"] = "main".into();
+        branch["commit"] = "é€😀é€😀é€😀".into();
+        branch.as_object_mut().unwrap().remove("label");
+    }
+    std::fs::write(&path, serde_json::to_vec(&manifest).unwrap()).unwrap();
+    let odd = soak_in(
+        None,
+        &["gate", out.to_str().unwrap(), "--min-iterations", "2"],
+        &[],
+    );
+    assert!(matches!(odd.status.code(), Some(0 | 1)), "{}", text(&odd));
+    let summary = std::fs::read_to_string(out.join("summary.md")).unwrap();
+    assert!(summary.contains("main @ é€😀é€😀é "), "{summary}");
 }
 
 #[test]
@@ -259,6 +468,7 @@ fn git_refs_are_built_in_worktrees_and_the_slower_commit_is_a_regression() {
         ],
         &[],
     );
+    assert_rejudged_identically(&out, &output, &[]);
     assert_eq!(output.status.code(), Some(1), "{}", text(&output));
     let verdict = verdict(&out);
     assert_eq!(verdict_kind(&verdict, "total"), "regression");
@@ -341,7 +551,9 @@ fn real_ab(out: &Path, profile: &str, bundles: &str, env: [&str; 2], extra: &[&s
         out.to_str().unwrap(),
     ];
     args.extend_from_slice(extra);
-    soak_in(None, &args, &[])
+    let output = soak_in(None, &args, &[]);
+    assert_rejudged_identically(out, &output, extra);
+    output
 }
 
 #[test]
@@ -398,4 +610,62 @@ fn across_improves_recovery_at_seventy_bundles_and_passes_must_improve() {
         "{}",
         text(&output)
     );
+}
+
+#[test]
+#[ignore = "minutes on the real SDK; .ci/run runs it"]
+fn the_readme_main_job_decides_and_swapping_its_variants_fails_the_gate() {
+    let dir = tempfile::tempdir().unwrap();
+    // The README's main job: the built-in variants on the default profile,
+    // bundles and iterations (auto).
+    let out = dir.path().join("main-job");
+    let env = ["SPHERE_PROOF_CHECK=pairwise", "SPHERE_PROOF_CHECK=across"];
+    let output = real_ab(&out, "quick", "70", env, &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let decided = verdict(&out);
+    assert_eq!(decided["gate"]["status"], "pass", "{}", decided["gate"]);
+    assert_eq!(
+        verdict_kind(&decided, "§D.4 IPFS-only recovery"),
+        "improvement"
+    );
+
+    let swapped = dir.path().join("swapped");
+    let env = ["SPHERE_PROOF_CHECK=across", "SPHERE_PROOF_CHECK=pairwise"];
+    let output = real_ab(&swapped, "quick", "70", env, &[]);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    let failed = verdict(&swapped);
+    assert_eq!(failed["gate"]["status"], "fail");
+    assert_eq!(
+        verdict_kind(&failed, "§D.4 IPFS-only recovery"),
+        "regression"
+    );
+    let headline = failed["gate"]["headline"].as_str().unwrap();
+    assert!(headline.contains("§D.4 IPFS-only recovery"), "{headline}");
+}
+
+#[test]
+#[ignore = "minutes on the real SDK; .ci/run runs it"]
+fn a_real_slower_treatment_fails_the_gate_at_the_default_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("per-write");
+    // One round trip per write against the batched flush: real extra
+    // requests through the network model, no padding.
+    let env = ["SPHERE_WRITE_PATH=flush", "SPHERE_WRITE_PATH=per-write"];
+    let output = real_ab(&out, "quick", "10", env, &[]);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    let verdict = verdict(&out);
+    assert_eq!(verdict["gate"]["status"], "fail");
+    let regressed: Vec<String> = verdict["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["gated"] == true && m["comparison"]["verdict"]["kind"] == "regression")
+        .map(|m| m["metric"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert!(
+        regressed.iter().any(|m| m.starts_with("§C.2")),
+        "§C.2 should be named: {regressed:?}"
+    );
+    let headline = verdict["gate"]["headline"].as_str().unwrap();
+    assert!(headline.contains("§C.2"), "{headline}");
 }

@@ -1,5 +1,6 @@
-//! Human-readable numbers shared by the terminal, Markdown and HTML
-//! renderers: values with units, signed deltas, ratios and intervals.
+//! Human-readable numbers shared by the terminal, Markdown, JUnit and HTML
+//! renderers: values with units, signed deltas, ratios, intervals and their
+//! confidence levels.
 //!
 //! Memory is shown in binary units (KiB, MiB, GiB), CPU in percent of one
 //! core, times with one decimal. A value that is not finite prints as `n/a`,
@@ -77,8 +78,8 @@ pub(crate) fn ratio(ratio: f64) -> String {
     }
 }
 
-/// The 90 % interval of a ratio, e.g. "[1.22, 1.33]"; an unbounded lower end
-/// prints as 0 and an unbounded upper end as ∞.
+/// A ratio's interval, e.g. "[1.22, 1.33]" (its level is printed apart, see
+/// [`level`]); an unbounded lower end prints as 0 and an unbounded upper end as ∞.
 pub(crate) fn interval(low: Option<f64>, high: Option<f64>) -> String {
     let end = |v: f64| {
         if v.is_finite() {
@@ -95,6 +96,48 @@ pub(crate) fn interval(low: Option<f64>, high: Option<f64>) -> String {
 /// A row's ratio with its interval, e.g. "1.28x [1.22, 1.33]".
 pub(crate) fn ratio_with_interval(row: &MetricRow) -> String {
     format!("{} {}", ratio(row.ratio), interval(row.ci_low, row.ci_high))
+}
+
+/// A row's ratio with its interval and the interval's level, e.g.
+/// "1.28x [1.22, 1.33] (95% CI)", for places without a column header.
+pub(crate) fn ratio_with_level(row: &MetricRow) -> String {
+    format!("{} ({} CI)", ratio_with_interval(row), level(row.ci_level))
+}
+
+/// A confidence level as a percentage, e.g. "90%", "95%", "97.5%"; a level
+/// outside (0, 1) prints as `n/a` rather than as a misleading number.
+pub(crate) fn level(level: f64) -> String {
+    if !(level.is_finite() && level > 0.0 && level < 1.0) {
+        return NOT_A_NUMBER.to_owned();
+    }
+    // Two decimals absorb binary noise (0.9 * 100 = 90.00000000000001);
+    // trailing zeros go so the common levels read "90%", not "90.00%".
+    let percent = format!("{:.2}", level * 100.0);
+    let percent = percent.trim_end_matches('0').trim_end_matches('.');
+    format!("{percent}%")
+}
+
+/// [`level`] of a level that may be unknown (a table without rows).
+pub(crate) fn optional_level(level: Option<f64>) -> String {
+    level.map_or_else(|| NOT_A_NUMBER.to_owned(), self::level)
+}
+
+/// The header of a ratio column whose intervals are at `level`, e.g.
+/// "ratio [90% CI]"; without rows there is no level to name.
+pub(crate) fn ratio_header(level: Option<f64>) -> String {
+    match level {
+        Some(level) => format!("ratio [{} CI]", self::level(level)),
+        None => "ratio [CI]".to_owned(),
+    }
+}
+
+/// The smallest slowdown a run would catch, from its ratio, e.g. 1.082 →
+/// "8.2%"; unknown prints as `n/a`.
+pub(crate) fn detectable(ratio: Option<f64>) -> String {
+    match ratio.filter(|r| r.is_finite()) {
+        Some(ratio) => format!("{:.1}%", (ratio - 1.0) * 100.0),
+        None => NOT_A_NUMBER.to_owned(),
+    }
 }
 
 /// A p-value: three significant places, or "< 0.001".
@@ -157,5 +200,20 @@ mod tests {
         assert_eq!(ratio(1.276), "1.28x");
         assert_eq!(p_value(0.0004), "< 0.001");
         assert_eq!(p_value(0.0079), "0.008");
+    }
+
+    #[test]
+    fn levels_print_as_plain_percentages() {
+        assert_eq!(level(0.9), "90%");
+        assert_eq!(level(0.95), "95%");
+        assert_eq!(level(0.99), "99%");
+        assert_eq!(level(0.975), "97.5%");
+        assert_eq!(level(0.5), "50%");
+        assert_eq!(level(1.0), "n/a");
+        assert_eq!(level(f64::NAN), "n/a");
+        assert_eq!(ratio_header(Some(0.95)), "ratio [95% CI]");
+        assert_eq!(ratio_header(None), "ratio [CI]");
+        assert_eq!(detectable(Some(1.082)), "8.2%");
+        assert_eq!(detectable(None), "n/a");
     }
 }

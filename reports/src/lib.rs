@@ -1,17 +1,18 @@
 //! Renders an A/B soak comparison that the harness has already computed.
 //!
-//! The input is an [`AbReport`]: medians, Hodges-Lehmann
-//! ratios with their 90 % intervals, verdicts, the gate's decision, resource
-//! series and perf counters. This crate computes no statistics; it formats,
+//! The input is an [`AbReport`]: medians, ratios of geometric means with
+//! their intervals (each row carries its confidence level, e.g. 90 %),
+//! verdicts, the gate's decision and headline, resource series and perf
+//! counters. This crate computes no statistics; it formats,
 //! lays out and plots. Every renderer is a pure function that returns text:
 //! no file I/O, no clock, no environment.
 //!
 //! | renderer | output | run-folder file |
 //! |---|---|---|
 //! | [`tsv::compare`], [`tsv::resources`], [`tsv::counters`] | tab-separated tables | `compare.tsv`, `resources-compare.tsv`, `counters-compare.tsv` |
-//! | [`terminal::render`] | plain-text tables and one verdict line | (stdout) |
+//! | [`terminal::render`] | the gate's headline, plain-text tables and a closing verdict line | (stdout) |
 //! | [`markdown::render`] | GitHub-flavoured pull-request summary | `summary.md` |
-//! | [`junit::render`] | JUnit XML, one case per gated metric and assertion | `junit.xml` |
+//! | [`junit::render`] | JUnit XML, one case per gated metric and assertion, an errored `gate` case without a verdict | `junit.xml` |
 //! | [`html::render`] | one self-contained HTML page with inline SVG charts | `report.html` |
 //!
 //! ```
@@ -32,6 +33,7 @@ pub mod html;
 pub mod junit;
 pub mod markdown;
 pub mod model;
+pub mod power;
 pub mod terminal;
 pub mod tsv;
 
@@ -48,7 +50,7 @@ pub enum ReportError {
 
 #[cfg(test)]
 mod testing {
-    use crate::model::{AbReport, BranchLabel, GateSummary};
+    use crate::model::{AbReport, BranchLabel, GateStatus, GateSummary};
 
     /// A report with no rows, for unit tests that fill in one part.
     pub(crate) fn empty_report() -> AbReport {
@@ -64,9 +66,13 @@ mod testing {
             treatment: branch("treatment"),
             gate: GateSummary {
                 mode: "no-regression".into(),
+                status: GateStatus::Pass,
                 passed: true,
                 exit_code: 0,
+                headline: "GATE PASS: no regression".into(),
                 reasons: vec![],
+                rules_out: None,
+                could_catch: None,
             },
             sections: vec![],
             resources: vec![],

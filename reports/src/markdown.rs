@@ -1,7 +1,10 @@
 //! The GitHub-flavoured summary posted on a pull request (`summary.md`).
 //!
-//! Order: a headline with the gate result and its reasons, the section
-//! table (`| section | baseline | treatment | delta | ratio [90% CI] | verdict |`),
+//! Order: the gate's headline as a heading with a mark (✅ pass, ❌ fail,
+//! ⚠️ cannot tell, ⏹ interrupted, 🛠 infrastructure failure), what the run
+//! rules out and could catch, the title, branches and the gate's reasons;
+//! the section table (`| section | baseline | treatment | delta | ratio [90% CI] | verdict |`,
+//! the header naming the level the intervals were computed at),
 //! the resources table, the assertions table with failing diffs in ```` ```diff ````
 //! blocks, warnings as a `> [!WARNING]` alert, notes, and collapsed
 //! `<details>` with the top counters and the manifest. All report text is
@@ -11,13 +14,18 @@ use std::fmt::Write as _;
 
 use crate::escape::{code_fence, markdown as md};
 use crate::format;
-use crate::model::{AbReport, AssertionRow, MetricRow, TOTAL_METRIC, Verdict};
-use crate::present::{AssertionStatus, TOP_COUNTERS, counter_ratio, gate_headline, top_counters};
+use crate::model::{
+    AbReport, AssertionRow, GateStatus, GateSummary, MetricRow, TOTAL_METRIC, Verdict,
+};
+use crate::present::{
+    AssertionStatus, TOP_COUNTERS, capitalized, counter_ratio, gate_details, headline, ratio_cell,
+    shared_level, top_counters,
+};
 
 /// Renders the pull-request summary.
 pub fn render(report: &AbReport) -> String {
     let mut out = String::new();
-    headline(&mut out, report);
+    head(&mut out, report);
     if !report.warnings.is_empty() {
         out.push_str("> [!WARNING]\n");
         for warning in &report.warnings {
@@ -49,9 +57,20 @@ pub fn render(report: &AbReport) -> String {
     out
 }
 
-fn headline(out: &mut String, report: &AbReport) {
-    let mark = if report.gate.passed { "✅" } else { "❌" };
-    let _ = writeln!(out, "## {mark} {}\n", gate_headline(&report.gate));
+fn head(out: &mut String, report: &AbReport) {
+    let _ = writeln!(
+        out,
+        "## {} {}\n",
+        mark(&report.gate),
+        md(&headline(&report.gate))
+    );
+    let details = gate_details(&report.gate);
+    for (label, text) in &details {
+        let _ = writeln!(out, "- **{}:** {}", capitalized(label), md(text));
+    }
+    if !details.is_empty() {
+        out.push('\n');
+    }
     let _ = writeln!(out, "**{}**\n", md(&report.title));
     let _ = writeln!(
         out,
@@ -71,10 +90,24 @@ fn headline(out: &mut String, report: &AbReport) {
     }
 }
 
+/// The heading's mark, by outcome: an undecided gate is a warning even
+/// when it fails the job, since the evidence, not the code, is what failed.
+fn mark(gate: &GateSummary) -> &'static str {
+    match gate.status {
+        GateStatus::Pass => "✅",
+        GateStatus::Fail => "❌",
+        GateStatus::CannotTell => "⚠️",
+        GateStatus::Interrupted => "⏹",
+        GateStatus::Infrastructure => "🛠",
+    }
+}
+
 fn metric_table(out: &mut String, first: &str, rows: &[MetricRow]) {
+    let level = shared_level(rows);
     let _ = writeln!(
         out,
-        "| {first} | baseline | treatment | delta | ratio [90% CI] | verdict |\n|---|---:|---:|---:|---|---|"
+        "| {first} | baseline | treatment | delta | {} | verdict |\n|---|---:|---:|---:|---|---|",
+        format::ratio_header(level)
     );
     for row in rows {
         let strong = |text: String| {
@@ -86,7 +119,7 @@ fn metric_table(out: &mut String, first: &str, rows: &[MetricRow]) {
         };
         let mut verdict = match row.verdict {
             Verdict::Regression | Verdict::Improvement => format!("**{}**", row.verdict),
-            Verdict::NoChange | Verdict::Inconclusive => row.verdict.to_string(),
+            Verdict::NoRegression | Verdict::CannotTell => row.verdict.to_string(),
         };
         if !row.gated {
             verdict.push_str(" (advisory)");
@@ -100,7 +133,7 @@ fn metric_table(out: &mut String, first: &str, rows: &[MetricRow]) {
             baseline,
             treatment,
             strong(format::signed(row.delta, row.unit)),
-            format::ratio_with_interval(row),
+            ratio_cell(row, level),
         );
     }
     out.push('\n');

@@ -1,11 +1,11 @@
 //! The input of every renderer: an A/B comparison the harness has already
 //! computed.
 //!
-//! [`AbReport`] carries medians, Hodges-Lehmann ratios, intervals, verdicts
-//! and the gate's decision as numbers and words; nothing in this crate
-//! recomputes them. The model is `Serialize + Deserialize` so the harness can
-//! save it (e.g. as `report.json` in the run folder) and `soak gate` can
-//! re-render it later.
+//! [`AbReport`] carries medians, ratios of geometric means, intervals with
+//! their confidence levels, verdicts and the gate's decision as numbers and
+//! words; nothing in this crate recomputes them. The model is
+//! `Serialize + Deserialize` so the harness can save it (e.g. as
+//! `report.json` in the run folder) and `soak gate` can re-render it later.
 //!
 //! ```
 //! use soakgate_reports::model::{AbReport, Verdict};
@@ -13,12 +13,13 @@
 //! let json = r#"{"title":"t","generated_at":"2026-11-25T10:00:00Z",
 //!   "baseline":{"name":"baseline","label":"main @ 1a2b3c4","iterations":3},
 //!   "treatment":{"name":"treatment","label":"HEAD @ 9f8e7d6","iterations":3},
-//!   "gate":{"mode":"no-regression","passed":true,"exit_code":0,"reasons":[]},
+//!   "gate":{"mode":"no-regression","status":"pass","passed":true,"exit_code":0,
+//!           "headline":"GATE PASS: no regression","reasons":[]},
 //!   "sections":[],"resources":[],"counters":[],"assertions":[],"series":[],
 //!   "points":[],"warnings":[],"notes":[],"manifest":{}}"#;
 //! let report: AbReport = serde_json::from_str(json).unwrap();
 //! assert!(report.gate.passed);
-//! assert_eq!(Verdict::NoChange.to_string(), "no change");
+//! assert_eq!(Verdict::NoRegression.to_string(), "no regression");
 //! ```
 
 use std::fmt;
@@ -70,17 +71,45 @@ pub struct BranchLabel {
     pub iterations: usize,
 }
 
+/// The gate's outcome, as decided by the harness.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GateStatus {
+    /// No gated metric regressed beyond tolerance and every one is decided.
+    Pass,
+    /// A regression, a broken assertion or an unmet must-improve claim.
+    Fail,
+    /// Nothing failed, but some gated metric is undecided; `passed` says
+    /// whether the configuration lets that pass with a warning.
+    CannotTell,
+    /// The run was interrupted: partial evidence, no verdict.
+    Interrupted,
+    /// An iteration failed for reasons outside both branches: no verdict.
+    Infrastructure,
+}
+
 /// The gate's decision.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GateSummary {
     /// `"no-regression"` or `"must-improve"`.
     pub mode: String,
-    /// Whether the gate passed.
+    /// Which outcome.
+    pub status: GateStatus,
+    /// Whether the job passes (a pass, or cannot-tell configured to warn).
     pub passed: bool,
     /// The exit code `soak` returns for this decision.
     pub exit_code: u8,
+    /// One line for the top of every report, e.g.
+    /// "GATE FAIL: regression in `§C.2 Bob pays`".
+    pub headline: String,
     /// Why the gate decided as it did, most important first.
     pub reasons: Vec<String>,
+    /// What a pass rules out, e.g. "a slowdown above 3.2% in any gated metric (...)".
+    #[serde(default)]
+    pub rules_out: Option<String>,
+    /// The smallest regression the run would have caught in 90 % of runs.
+    #[serde(default)]
+    pub could_catch: Option<String>,
 }
 
 impl GateSummary {
@@ -132,24 +161,24 @@ impl fmt::Display for Unit {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
-    /// The treatment is worse by more than the noise band, with confidence.
+    /// The treatment is slower beyond the tolerance, with confidence.
     Regression,
-    /// The treatment is better by more than the noise band, with confidence.
+    /// The treatment is faster beyond the tolerance, with confidence.
     Improvement,
-    /// Any change is within the noise band, with confidence.
-    NoChange,
-    /// The evidence does not decide.
-    Inconclusive,
+    /// Any slowdown is within the tolerance, with confidence.
+    NoRegression,
+    /// The evidence decides neither way.
+    CannotTell,
 }
 
 impl Verdict {
-    /// The verdict in words: "regression", "improvement", "no change", "inconclusive".
+    /// The verdict in words: "regression", "improvement", "no regression", "cannot tell".
     pub fn as_str(self) -> &'static str {
         match self {
             Verdict::Regression => "regression",
             Verdict::Improvement => "improvement",
-            Verdict::NoChange => "no change",
-            Verdict::Inconclusive => "inconclusive",
+            Verdict::NoRegression => "no regression",
+            Verdict::CannotTell => "cannot tell",
         }
     }
 }
@@ -175,13 +204,17 @@ pub struct MetricRow {
     pub treatment_median: f64,
     /// Treatment minus baseline, in `unit`.
     pub delta: f64,
-    /// Hodges-Lehmann estimate of treatment / baseline.
+    /// Estimated treatment / baseline ratio (of geometric means).
     pub ratio: f64,
-    /// Lower end of the ratio's 90 % interval; `None` = unbounded.
+    /// Lower end of the ratio's interval; `None` = unbounded.
     pub ci_low: Option<f64>,
-    /// Upper end of the ratio's 90 % interval; `None` = unbounded.
+    /// Upper end of the ratio's interval; `None` = unbounded.
     pub ci_high: Option<f64>,
-    /// Exact Mann-Whitney p-value.
+    /// Confidence of the two-sided interval, e.g. 0.9 (its ends are the
+    /// one-sided bounds at `(1 + ci_level) / 2`). It follows the alpha the
+    /// verdict used, so an adaptive run's last look shows its own level.
+    pub ci_level: f64,
+    /// p-value of "the treatment is slower", Holm-adjusted for gated metrics.
     pub p_value: f64,
     /// Cliff's delta, in [-1, 1].
     pub cliffs_delta: f64,
@@ -193,10 +226,15 @@ pub struct MetricRow {
     pub verdict: Verdict,
     /// The verdict's reason in words.
     pub reason: String,
-    /// The noise band δ the verdict used, as a fraction (0.05 = ±5 %), if
+    /// The tolerance the verdict used at this metric's size, as a fraction
+    /// (0.05 = ±5 %; the noise band, or the absolute floor when larger), if
     /// known; drawn as a shaded band on the ratio chart.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub noise_band: Option<f64>,
+    /// The smallest slowdown (as a ratio, 1.08 = 8 %) this run would catch
+    /// in 90 % of runs at its noise and iteration count.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detectable: Option<f64>,
 }
 
 /// One perf counter in one section, medians over iterations per branch.

@@ -1,21 +1,33 @@
 //! The plain-text report `soak` prints when a comparison finishes.
 //!
 //! ```text
+//! GATE FAIL: regression in `total`
+//!   could catch: at 5 iterations per side this gate catches, in 90 % of runs, ...
+//!
+//! pay-sync-clear-recover: main vs HEAD
+//! baseline   main @ 1a2b3c4 (n = 5)
+//! treatment  HEAD @ 9f8e7d6 (n = 5)
+//!
 //! section                      baseline   treatment      delta  verdict
-//! §1 Peer1 setup                 55.0 s      58.0 s     +3.0 s  no change
+//! §1 Peer1 setup                 55.0 s      58.0 s     +3.0 s  no regression
 //! total                         631.0 s     805.0 s   +174.0 s  regression (1.28x)
 //! ```
 //!
-//! then resources (memory in MiB/GiB, CPU in %), assertions with the
-//! failing diffs indented under them, notes, warnings, and one last line:
-//! `GATE PASS (no-regression): ...` or `GATE FAIL (no-regression): <first reason>`.
-//! No ANSI colours: the caller may colour the text.
+//! The gate's headline comes first, with what the run rules out and could
+//! catch under it; then the tables, resources (memory in MiB/GiB, CPU in
+//! %), assertions with the failing diffs indented under them, notes,
+//! warnings, and one last line repeating the outcome with its first reason,
+//! e.g. `GATE FAIL (no-regression): <first reason>`, because after a long
+//! table the end is what stays on screen. No ANSI colours: the caller may
+//! colour the text.
 
 use std::fmt::Write as _;
 
 use crate::format;
-use crate::model::{AbReport, AssertionRow, BranchLabel, MetricRow};
-use crate::present::{AssertionStatus, gate_headline, gate_reason, verdict_with_ratio};
+use crate::model::{AbReport, AssertionRow, BranchLabel, GateSummary, MetricRow};
+use crate::present::{
+    AssertionStatus, gate_details, gate_reason, headline, status_label, verdict_with_ratio,
+};
 
 /// The narrowest name column, even when `width` is smaller.
 const MIN_NAME_WIDTH: usize = 12;
@@ -25,12 +37,15 @@ const DEFAULT_NAME_WIDTH: usize = 28;
 const VERDICT_ROOM: usize = 20;
 /// Indentation of a failing assertion's diff.
 const DIFF_INDENT: &str = "      ";
+/// Indentation of the lines under the headline.
+const DETAIL_INDENT: &str = "  ";
 
 /// Renders the report as plain text no wider than `width` columns where
 /// possible: long metric names are shortened with `…`; diffs, warnings and
-/// the verdict line are never cut.
+/// the headline and verdict lines are never cut.
 pub fn render(report: &AbReport, width: usize) -> String {
     let mut out = String::new();
+    gate_head(&mut out, &report.gate);
     let _ = writeln!(out, "{}", report.title);
     branch_line(&mut out, "baseline ", &report.baseline);
     branch_line(&mut out, "treatment", &report.treatment);
@@ -59,11 +74,21 @@ pub fn render(report: &AbReport, width: usize) -> String {
     }
     let _ = writeln!(
         out,
-        "{}: {}",
-        gate_headline(&report.gate),
+        "{} ({}): {}",
+        status_label(&report.gate),
+        report.gate.mode,
         gate_reason(&report.gate)
     );
     out
+}
+
+/// The headline, then what the run rules out and could catch, indented.
+fn gate_head(out: &mut String, gate: &GateSummary) {
+    let _ = writeln!(out, "{}", headline(gate));
+    for (label, text) in gate_details(gate) {
+        let _ = writeln!(out, "{DETAIL_INDENT}{label}: {text}");
+    }
+    out.push('\n');
 }
 
 fn branch_line(out: &mut String, side: &str, branch: &BranchLabel) {
@@ -184,8 +209,9 @@ mod tests {
     }
 
     #[test]
-    fn an_empty_report_still_ends_with_the_gate() {
+    fn an_empty_report_still_starts_and_ends_with_the_gate() {
         let text = render(&crate::testing::empty_report(), 80);
+        assert!(text.starts_with("GATE PASS: no regression\n"), "{text}");
         assert!(text.ends_with(
             "GATE PASS (no-regression): every gated metric and assertion is within bounds\n"
         ));

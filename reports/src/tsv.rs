@@ -3,8 +3,11 @@
 //!
 //! Numbers are raw (seconds, bytes, percent, milliseconds) with a fixed
 //! number of decimals so scripts can parse them back: medians and deltas
-//! with 3, ratios and interval ends with 4. An unbounded interval end is an
-//! empty cell. Tabs and line breaks inside names become spaces. Every line,
+//! with 3; ratios, interval ends, the interval's confidence level (`0.9000`
+//! for 90 %) and the detectable slowdown as a ratio (`1.0800` = 8 %) with 4.
+//! An unbounded interval end, or an unknown detectable slowdown, is an
+//! empty cell. `verdict` stays the last column so scripts that read it by
+//! position from the end keep working. Tabs and line breaks inside names become spaces. Every line,
 //! the last included, ends with `\n`.
 //!
 //! ```
@@ -20,12 +23,10 @@ use crate::model::{AbReport, CounterRow, MetricRow};
 use crate::present::{TOP_COUNTERS, counter_ratio, top_counters};
 
 /// The header of [`compare`].
-pub const COMPARE_HEADER: &str =
-    "section\tbaseline_median\ttreatment_median\tdelta\tratio\tci_low\tci_high\tverdict";
+pub const COMPARE_HEADER: &str = "section\tbaseline_median\ttreatment_median\tdelta\tratio\tci_low\tci_high\tci_level\tdetectable\tverdict";
 
 /// The header of [`resources`].
-pub const RESOURCES_HEADER: &str =
-    "metric\tunit\tbaseline_median\ttreatment_median\tdelta\tratio\tci_low\tci_high\tverdict";
+pub const RESOURCES_HEADER: &str = "metric\tunit\tbaseline_median\ttreatment_median\tdelta\tratio\tci_low\tci_high\tci_level\tdetectable\tverdict";
 
 /// The header of [`counters`].
 pub const COUNTERS_HEADER: &str = "section\tcounter\tbaseline_total_ms\tbaseline_count\ttreatment_total_ms\ttreatment_count\tratio";
@@ -69,13 +70,15 @@ pub fn counters(report: &AbReport) -> String {
 
 fn metric_cells(row: &MetricRow) -> String {
     format!(
-        "{:.3}\t{:.3}\t{:.3}\t{:.4}\t{}\t{}\t{}",
+        "{:.3}\t{:.3}\t{:.3}\t{:.4}\t{}\t{}\t{:.4}\t{}\t{}",
         row.baseline_median,
         row.treatment_median,
         row.delta,
         row.ratio,
         optional(row.ci_low),
         optional(row.ci_high),
+        row.ci_level,
+        optional(row.detectable),
         row.verdict
     )
 }

@@ -109,6 +109,7 @@ impl PreparedBranch {
             peer_cmd: self.peer_cmd.display(),
             peer_env: self.env.clone(),
             variant: None,
+            label: Some(self.label.clone()),
         }
     }
 }

@@ -1,13 +1,14 @@
-//! Baseline against treatment: every metric compared, the gated ones
-//! Holm-corrected, assertions' pass rates, and the gate's decision.
+//! Baseline against treatment: every metric compared (the gated ones judged
+//! together as one family), assertions' pass rates, and the gate's decision.
 //!
-//! Everything here is a function of the iteration records and the gate
-//! configuration, so `soak gate RUN_DIR` re-judging a folder reaches the
-//! same verdict as the run that wrote it.
+//! Everything here is a function of the iteration records, the gate
+//! configuration and the [`JudgeSettings`] the run recorded (alpha of the
+//! last look, whether it was interrupted), so `soak gate RUN_DIR` re-judging
+//! a folder reaches the same verdict, byte for byte, as the run that wrote it.
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::{
     gate_config::GateConfig,
@@ -15,17 +16,19 @@ use super::{
 };
 use crate::{
     record::{IterationRecord, IterationStatus},
-    runner::exit_codes,
     stats::{
-        Alpha, AssertionPassRates, Comparison, GateMode, GateOutcome, NoiseBand, PassRate, Sample,
-        apply_holm, compare, decide,
+        Alpha, AssertionPassRates, Comparison, GateInput, GateMode, GateOutcome, MetricSamples,
+        PassRate, Sample, StatsError, Verdict, assertion_regressed, compare, compare_family,
+        decide,
     },
 };
 
 /// One metric's comparison, or why there is none.
 #[derive(Debug, Clone, Serialize)]
 pub struct MetricComparison {
-    /// The metric.
+    /// The metric's typed identity.
+    pub id: MetricId,
+    /// Its shown name (derived from `id`).
     pub metric: String,
     /// Whether it decides the gate.
     pub gated: bool,
@@ -37,8 +40,16 @@ pub struct MetricComparison {
     pub baseline: Vec<f64>,
     /// Treatment values, iteration order.
     pub treatment: Vec<f64>,
-    #[serde(skip)]
-    pub(crate) id: MetricId,
+}
+
+/// How a run is judged beyond the gate file: recorded in the manifest so a
+/// re-judge uses exactly the same.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct JudgeSettings {
+    /// One-sided alpha of the verdicts (the last look's, in an adaptive run).
+    pub alpha: f64,
+    /// Whether the run was interrupted.
+    pub interrupted: bool,
 }
 
 /// The whole judgement of an A/B run.
@@ -46,10 +57,10 @@ pub struct MetricComparison {
 pub struct Judgement {
     /// The gate mode applied.
     pub mode: GateMode,
+    /// The alpha the verdicts used.
+    pub alpha: f64,
     /// The gate's decision and its reasons.
     pub gate: GateOutcome,
-    /// 0 pass, 1 gate failed, 3 infrastructure failure.
-    pub exit_code: u8,
     /// Every metric.
     pub metrics: Vec<MetricComparison>,
     /// Every assertion's pass rate per branch.
@@ -64,81 +75,109 @@ impl Judgement {
     /// Whether more iterations could still change the outcome (for
     /// adaptive runs): not once every gated metric is decided, and not once
     /// the gate has failed on evidence more data cannot take back (a gated
-    /// regression at this look's alpha, or a broken assertion). Tiny
-    /// sections that never decide would otherwise always run to the cap.
+    /// regression at this look's alpha, or a broken assertion).
     pub fn settled(&self) -> bool {
-        let gated: Vec<&Comparison> = self
-            .metrics
-            .iter()
-            .filter(|m| m.gated)
-            .filter_map(|m| m.comparison.as_ref())
-            .collect();
-        let all_decided = self.metrics.iter().filter(|m| m.gated).all(|m| {
-            m.comparison
-                .as_ref()
-                .is_some_and(|c| c.verdict.is_decided())
-        });
-        let regressed = gated
-            .iter()
-            .any(|c| matches!(c.verdict, crate::stats::Verdict::Regression));
+        let gated = || {
+            self.metrics
+                .iter()
+                .filter(|m| m.gated)
+                .filter_map(|m| m.comparison.as_ref())
+        };
+        let all_decided = gated().all(|c| c.verdict.is_decided());
+        let regressed = gated().any(|c| c.verdict == Verdict::Regression);
         let broken = self
             .assertions
             .iter()
-            .any(|a| crate::stats::assertion_regressed(a.baseline, a.treatment));
+            .any(|a| assertion_regressed(a.baseline, a.treatment));
         all_decided || regressed || broken
+    }
+
+    /// The gated metrics' comparisons.
+    pub fn gated(&self) -> impl Iterator<Item = &Comparison> {
+        self.metrics
+            .iter()
+            .filter(|m| m.gated)
+            .filter_map(|m| m.comparison.as_ref())
     }
 }
 
-/// Compares every metric both sides measured.
+/// Compares every metric both sides measured: the gated ones as one family
+/// (Holm across them), each advisory one on its own.
 pub fn compare_metrics(
     baseline: &MetricValues,
     treatment: &MetricValues,
     config: &GateConfig,
     alpha: Alpha,
 ) -> Vec<MetricComparison> {
-    let mut out: Vec<MetricComparison> = baseline
+    struct Prepared<'a> {
+        id: &'a MetricId,
+        name: String,
+        gated: bool,
+        samples: Result<(Sample, Sample), String>,
+        baseline: &'a [f64],
+        treatment: &'a [f64],
+    }
+    let prepared: Vec<Prepared<'_>> = baseline
         .iter()
         .filter_map(|(id, b)| treatment.get(id).map(|t| (id, b, t)))
-        .map(|(id, b, t)| {
-            let gated = config.is_gated(id.kind);
-            let (comparison, not_compared) =
-                match compare_one(&id.name, b, t, config.band(id.kind), alpha) {
-                    Ok(c) => (Some(c), None),
-                    Err(why) => (None, Some(why)),
-                };
+        .map(|(id, b, t)| Prepared {
+            id,
+            name: id.name(),
+            gated: config.is_gated(id.kind),
+            samples: samples(b, t),
+            baseline: b,
+            treatment: t,
+        })
+        .collect();
+    let family: Vec<MetricSamples<'_>> = prepared
+        .iter()
+        .filter(|p| p.gated)
+        .filter_map(|p| {
+            let (b, t) = p.samples.as_ref().ok()?;
+            Some(MetricSamples {
+                name: &p.name,
+                baseline: b,
+                treatment: t,
+                tolerance: config.tolerance(p.id.kind),
+            })
+        })
+        .collect();
+    let mut gated = match compare_family(&family, alpha) {
+        Ok(list) => list.into_iter().map(Ok).collect::<Vec<_>>(),
+        Err(e) => family.iter().map(|_| Err(e.to_string())).collect(),
+    }
+    .into_iter();
+    let mut out: Vec<MetricComparison> = prepared
+        .iter()
+        .map(|p| {
+            let result = match (&p.samples, p.gated) {
+                (Err(why), _) => Err(why.clone()),
+                (Ok(_), true) => gated
+                    .next()
+                    .unwrap_or_else(|| Err("missing from the gated family".into())),
+                (Ok((b, t)), false) => compare(&p.name, b, t, config.tolerance(p.id.kind), alpha)
+                    .map_err(|e: StatsError| e.to_string()),
+            };
+            let (comparison, not_compared) = match result {
+                Ok(c) => (Some(c), None),
+                Err(why) => (None, Some(why)),
+            };
             MetricComparison {
-                metric: id.name.clone(),
-                gated,
+                id: p.id.clone(),
+                metric: p.name.clone(),
+                gated: p.gated,
                 comparison,
                 not_compared,
-                baseline: b.clone(),
-                treatment: t.clone(),
-                id: id.clone(),
+                baseline: p.baseline.to_vec(),
+                treatment: p.treatment.to_vec(),
             }
         })
         .collect();
-    // Holm across the gated set only: advisory metrics must not dilute it.
-    let mut gated: Vec<Comparison> = out
-        .iter()
-        .filter(|m| m.gated)
-        .filter_map(|m| m.comparison.clone())
-        .collect();
-    apply_holm(&mut gated, alpha);
-    let mut corrected = gated.into_iter();
-    for metric in out.iter_mut().filter(|m| m.gated && m.comparison.is_some()) {
-        metric.comparison = corrected.next();
-    }
     out.sort_by(|a, b| a.id.cmp(&b.id));
     out
 }
 
-fn compare_one(
-    name: &str,
-    b: &[f64],
-    t: &[f64],
-    band: f64,
-    alpha: Alpha,
-) -> Result<Comparison, String> {
+fn samples(b: &[f64], t: &[f64]) -> Result<(Sample, Sample), String> {
     // Zero-length sections (assertion-only ones) have no duration to
     // compare; ratios of zeros mean nothing.
     if b.iter().chain(t).any(|v| *v <= 0.0) {
@@ -146,8 +185,7 @@ fn compare_one(
     }
     let b = Sample::new(b.to_vec()).map_err(|e| e.to_string())?;
     let t = Sample::new(t.to_vec()).map_err(|e| e.to_string())?;
-    let band = NoiseBand::new(band).map_err(|e| e.to_string())?;
-    compare(name, &b, &t, band, alpha).map_err(|e| e.to_string())
+    Ok((b, t))
 }
 
 /// Pass rates of every assertion, by name, on both sides.
@@ -190,27 +228,25 @@ pub fn assertion_rates(
         .collect()
 }
 
+/// Iterations that ran to the end (passed, or failed an assertion).
+pub fn completed(records: &[IterationRecord]) -> usize {
+    records
+        .iter()
+        .filter(|r| matches!(r.status, IterationStatus::Passed | IterationStatus::Failed))
+        .count()
+}
+
 /// Judges an A/B run.
 pub fn judge(
     baseline: &[IterationRecord],
     treatment: &[IterationRecord],
     config: &GateConfig,
-    alpha: Alpha,
+    settings: JudgeSettings,
 ) -> Judgement {
+    let alpha = Alpha::new(settings.alpha).unwrap_or(Alpha::DEFAULT);
     let metrics = compare_metrics(&extract(baseline), &extract(treatment), config, alpha);
     let assertions = assertion_rates(baseline, treatment);
-    let gated: Vec<Comparison> = metrics
-        .iter()
-        .filter(|m| m.gated)
-        .filter_map(|m| m.comparison.clone())
-        .collect();
-    let mut gate = decide(
-        config.mode,
-        &gated,
-        &assertions,
-        config.min_iterations,
-        TOTAL,
-    );
+    let iterations = (completed(baseline), completed(treatment));
     let infrastructure: Vec<String> = baseline
         .iter()
         .chain(treatment)
@@ -221,29 +257,33 @@ pub fn judge(
             _ => None,
         })
         .collect();
-    let completed = |records: &[IterationRecord]| {
-        records
-            .iter()
-            .filter(|r| matches!(r.status, IterationStatus::Passed | IterationStatus::Failed))
-            .count()
-    };
-    let exit_code = if !infrastructure.is_empty() {
-        gate.passed = false;
-        gate.reasons
-            .insert(0, format!("infrastructure failure: {}", infrastructure[0]));
-        exit_codes::INFRASTRUCTURE
-    } else if gate.passed {
-        exit_codes::PASS
+    let gated: Vec<Comparison> = metrics
+        .iter()
+        .filter(|m| m.gated)
+        .filter_map(|m| m.comparison.clone())
+        .collect();
+    let gate = if settings.interrupted {
+        GateOutcome::interrupted(config.on_inconclusive, iterations)
     } else {
-        exit_codes::FAILED
+        let outcome = decide(GateInput {
+            mode: config.mode,
+            comparisons: &gated,
+            assertions: &assertions,
+            total_metric: TOTAL,
+            on_cannot_tell: config.on_inconclusive,
+        });
+        match infrastructure.first() {
+            Some(first) => outcome.infrastructure(first),
+            None => outcome,
+        }
     };
     Judgement {
         mode: config.mode,
+        alpha: alpha.get(),
         gate,
-        exit_code,
         metrics,
         assertions,
         infrastructure,
-        iterations: (completed(baseline), completed(treatment)),
+        iterations,
     }
 }

@@ -5,7 +5,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::metrics::MetricKind;
-use crate::stats::GateMode;
+use crate::stats::{GateMode, NoiseBand, OnCannotTell, Tolerance};
 
 /// The gate configuration shipped in `ci/gate.toml`, built in so that a
 /// run with no file still has the documented defaults.
@@ -25,6 +25,32 @@ pub struct NoiseBands {
     pub counters: f64,
 }
 
+/// Absolute floors per kind of metric: a change smaller than this, in the
+/// metric's own unit, is never a regression whatever its ratio.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Floors {
+    /// Wall times, milliseconds.
+    pub time_ms: f64,
+    /// RSS, MiB.
+    pub rss_mib: f64,
+    /// CPU, percent of one core.
+    pub cpu_pct: f64,
+    /// Perf counters, in their own unit (ms for times, calls for counts).
+    pub counters: f64,
+}
+
+impl Default for Floors {
+    fn default() -> Self {
+        Self {
+            time_ms: 0.0,
+            rss_mib: 0.0,
+            cpu_pct: 0.0,
+            counters: 0.0,
+        }
+    }
+}
+
 /// The whole gate configuration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -35,10 +61,16 @@ pub struct GateConfig {
     pub min_iterations: usize,
     /// Family-wise alpha.
     pub alpha: f64,
+    /// What a gate that cannot tell does: `fail` (default) or `warn`.
+    #[serde(default)]
+    pub on_inconclusive: OnCannotTell,
     /// Gated metric groups: total, sections, mean_rss, max_rss, mean_cpu.
     pub gated: Vec<String>,
     /// Noise bands.
     pub noise_band: NoiseBands,
+    /// Absolute floors.
+    #[serde(default)]
+    pub floor: Floors,
 }
 
 /// The metric groups `gated` may name.
@@ -94,6 +126,17 @@ impl GateConfig {
                 return Err(format!("noise_band.{name} must be in (0, 1), got {band}"));
             }
         }
+        let floors = [
+            ("time_ms", self.floor.time_ms),
+            ("rss_mib", self.floor.rss_mib),
+            ("cpu_pct", self.floor.cpu_pct),
+            ("counters", self.floor.counters),
+        ];
+        for (name, floor) in floors {
+            if !(floor.is_finite() && floor >= 0.0) {
+                return Err(format!("floor.{name} must be a number >= 0, got {floor}"));
+            }
+        }
         if self.min_iterations < 2 {
             return Err("min_iterations must be at least 2".into());
         }
@@ -121,6 +164,20 @@ impl GateConfig {
         self.gated.iter().any(|g| g == group)
     }
 
+    /// The tolerance of `kind`: its band and its floor in the metric's own
+    /// unit (seconds, bytes, percent, ms or calls). `validate` has checked
+    /// both, so the fallbacks are never taken.
+    pub fn tolerance(&self, kind: MetricKind) -> Tolerance {
+        let floor = match kind {
+            MetricKind::SectionTime | MetricKind::TotalTime => self.floor.time_ms / 1000.0,
+            MetricKind::MeanRss | MetricKind::MaxRss => self.floor.rss_mib * 1024.0 * 1024.0,
+            MetricKind::MeanCpu => self.floor.cpu_pct,
+            MetricKind::CounterTime | MetricKind::CounterCount => self.floor.counters,
+        };
+        let band = NoiseBand::new(self.band(kind)).unwrap_or(NoiseBand::TIME);
+        Tolerance::new(band, floor).unwrap_or_else(|_| Tolerance::relative(band))
+    }
+
     /// The noise band of `kind`.
     pub fn band(&self, kind: MetricKind) -> f64 {
         match kind {
@@ -144,6 +201,12 @@ mod tests {
         assert!(config.is_gated(MetricKind::SectionTime));
         assert!(!config.is_gated(MetricKind::MeanCpu));
         assert_eq!(config.band(MetricKind::SectionTime), 0.05);
+        assert_eq!(config.on_inconclusive, OnCannotTell::Fail);
+        let tol = config.tolerance(MetricKind::SectionTime);
+        assert!((tol.floor() - 0.025).abs() < 1e-12);
+        assert!(
+            (config.tolerance(MetricKind::MeanRss).floor() - 2.0 * 1024.0 * 1024.0).abs() < 1e-6
+        );
     }
 
     #[test]
@@ -160,6 +223,14 @@ mod tests {
                 .unwrap_err()
                 .contains("`speed`")
         );
+        let text = DEFAULT_GATE_TOML.replace("time_ms = 25", "time_ms = -1");
+        assert!(
+            GateConfig::parse("g", &text)
+                .unwrap_err()
+                .contains("floor.time_ms")
+        );
+        let text = DEFAULT_GATE_TOML.replace("\"fail\"", "\"maybe\"");
+        assert!(GateConfig::parse("g", &text).is_err());
         let text = DEFAULT_GATE_TOML.replace("mode = \"no-regression\"", "mode = \"yolo\"");
         assert!(GateConfig::parse("g", &text).unwrap_err().starts_with("g:"));
     }

@@ -8,10 +8,13 @@
 
 use std::collections::BTreeMap;
 
+use serde::Serialize;
+
 use crate::record::{IterationRecord, IterationStatus, SectionStatus};
 
 /// What kind of quantity a metric is; decides its noise band and unit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum MetricKind {
     /// Wall time of a section, in seconds.
     SectionTime,
@@ -29,15 +32,90 @@ pub enum MetricKind {
     CounterCount,
 }
 
-/// A metric's name and kind.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+/// Which section a metric belongs to.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SectionRef {
+    /// A section of the scenario: its id as the scenario writes it (`C.2`)
+    /// and its title.
+    Scenario {
+        /// The scenario's id, without the `§`.
+        id: String,
+        /// The section's title.
+        title: String,
+    },
+    /// A span the counters report outside the scenario's sections, such as
+    /// the run total or the time between sections, by its own label.
+    Span(String),
+}
+
+impl SectionRef {
+    /// `§C.2`, or the span's label (`(run total)`).
+    pub fn label(&self) -> String {
+        match self {
+            SectionRef::Scenario { id, .. } => format!("§{id}"),
+            SectionRef::Span(label) => label.clone(),
+        }
+    }
+
+    /// The title, empty for spans.
+    pub fn title(&self) -> &str {
+        match self {
+            SectionRef::Scenario { title, .. } => title,
+            SectionRef::Span(_) => "",
+        }
+    }
+}
+
+/// A metric's typed identity: what it measures, where and for whom. The
+/// display name is derived from it ([`MetricId::name`]) and never parsed.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub struct MetricId {
     /// Kind first, so tables group by kind in a stable order.
     pub kind: MetricKind,
-    /// Position of the section in the scenario (sections keep scenario order).
+    /// Position of the section in the scenario (sections keep scenario
+    /// order); `usize::MAX` for the run as a whole.
     pub order: usize,
-    /// Shown name: `§C.2 Bob pays`, `total`, `peer1 mean RSS`, `§D.4 verify_proofs ms`.
-    pub name: String,
+    /// The section, for section times and counters.
+    pub section: Option<SectionRef>,
+    /// The process tree, for resources.
+    pub role: Option<String>,
+    /// The perf counter, for counter metrics.
+    pub counter: Option<String>,
+}
+
+impl MetricId {
+    /// The run's total wall time.
+    pub fn total() -> Self {
+        Self {
+            kind: MetricKind::TotalTime,
+            order: usize::MAX,
+            section: None,
+            role: None,
+            counter: None,
+        }
+    }
+
+    /// The shown name: `§C.2 Bob pays`, `total`, `peer1 mean RSS`,
+    /// `§D.4 verify_proofs ms`.
+    pub fn name(&self) -> String {
+        let section = self.section.as_ref();
+        let role = self.role.as_deref().unwrap_or("?");
+        let counter = self.counter.as_deref().unwrap_or("?");
+        let label = section.map(SectionRef::label).unwrap_or_default();
+        match self.kind {
+            MetricKind::SectionTime => format!(
+                "{label} {}",
+                section.map(SectionRef::title).unwrap_or_default()
+            ),
+            MetricKind::TotalTime => TOTAL.to_owned(),
+            MetricKind::MeanRss => format!("{role} mean RSS"),
+            MetricKind::MaxRss => format!("{role} max RSS"),
+            MetricKind::MeanCpu => format!("{role} mean CPU"),
+            MetricKind::CounterTime => format!("{label} {counter} ms"),
+            MetricKind::CounterCount => format!("{label} {counter} count"),
+        }
+    }
 }
 
 /// The name of the whole-scenario metric.
@@ -59,22 +137,29 @@ pub fn extract(records: &[IterationRecord]) -> MetricValues {
         if !complete {
             continue;
         }
-        let mut push = |kind, order, name: String, value: f64| {
-            values
-                .entry(MetricId { kind, order, name })
-                .or_default()
-                .push(value);
+        let mut push = |id: MetricId, value: f64| values.entry(id).or_default().push(value);
+        let resource = |kind, role: &str| MetricId {
+            kind,
+            order: 0,
+            section: None,
+            role: Some(role.to_owned()),
+            counter: None,
         };
         for (order, section) in record.sections.iter().enumerate() {
             if let (Some(seconds), SectionStatus::Pass | SectionStatus::Fail) =
                 (section.seconds, section.status)
             {
-                push(
-                    MetricKind::SectionTime,
+                let id = MetricId {
+                    kind: MetricKind::SectionTime,
                     order,
-                    format!("§{} {}", section.id, section.title),
-                    seconds,
-                );
+                    section: Some(SectionRef::Scenario {
+                        id: section.id.clone(),
+                        title: section.title.clone(),
+                    }),
+                    role: None,
+                    counter: None,
+                };
+                push(id, seconds);
             }
         }
         if record
@@ -82,58 +167,49 @@ pub fn extract(records: &[IterationRecord]) -> MetricValues {
             .iter()
             .all(|s| s.status != SectionStatus::NotRun)
         {
-            push(
-                MetricKind::TotalTime,
-                usize::MAX,
-                TOTAL.to_owned(),
-                record.total_seconds,
-            );
+            push(MetricId::total(), record.total_seconds);
         }
-        for resource in &record.resources {
-            if let Some(rss) = resource.trimmed_mean_rss_bytes {
-                push(
-                    MetricKind::MeanRss,
-                    0,
-                    format!("{} mean RSS", resource.role),
-                    rss as f64,
-                );
+        for r in &record.resources {
+            if let Some(rss) = r.trimmed_mean_rss_bytes {
+                push(resource(MetricKind::MeanRss, &r.role), rss as f64);
             }
             push(
-                MetricKind::MaxRss,
-                0,
-                format!("{} max RSS", resource.role),
-                resource.max_rss_bytes as f64,
+                resource(MetricKind::MaxRss, &r.role),
+                r.max_rss_bytes as f64,
             );
-            if let Some(cpu) = resource.mean_cpu_pct {
-                push(
-                    MetricKind::MeanCpu,
-                    0,
-                    format!("{} mean CPU", resource.role),
-                    cpu,
-                );
+            if let Some(cpu) = r.mean_cpu_pct {
+                push(resource(MetricKind::MeanCpu, &r.role), cpu);
             }
         }
         for row in &record.counters {
             if row.role != crate::counters::ALL_ROLES {
                 continue;
             }
-            let order = record
+            // Counter rows name their section as `§C.2`, or the run total.
+            let found = record
                 .sections
                 .iter()
-                .position(|s| format!("§{}", s.id) == row.section)
-                .unwrap_or(usize::MAX);
-            push(
-                MetricKind::CounterTime,
+                .enumerate()
+                .find(|(_, s)| row.section.strip_prefix('§') == Some(s.id.as_str()));
+            let (order, section) = match found {
+                Some((order, s)) => (
+                    order,
+                    SectionRef::Scenario {
+                        id: s.id.clone(),
+                        title: s.title.clone(),
+                    },
+                ),
+                None => (usize::MAX, SectionRef::Span(row.section.clone())),
+            };
+            let counter = |kind| MetricId {
+                kind,
                 order,
-                format!("{} {} ms", row.section, row.counter),
-                row.total_ms,
-            );
-            push(
-                MetricKind::CounterCount,
-                order,
-                format!("{} {} count", row.section, row.counter),
-                row.count as f64,
-            );
+                section: Some(section.clone()),
+                role: None,
+                counter: Some(row.counter.clone()),
+            };
+            push(counter(MetricKind::CounterTime), row.total_ms);
+            push(counter(MetricKind::CounterCount), row.count as f64);
         }
     }
     values

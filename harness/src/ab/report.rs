@@ -10,11 +10,12 @@ use soakgate_reports::model::{
 
 use super::{
     compare::{Judgement, MetricComparison},
-    metrics::MetricKind,
+    metrics::{MetricKind, SectionRef},
 };
 use crate::{
     record::{IterationRecord, IterationStatus},
-    stats::{GateMode, Verdict},
+    runner::exit_codes,
+    stats::{GateMode, GateStatus, Verdict, median},
 };
 
 /// How each side is labelled in reports.
@@ -29,8 +30,18 @@ fn verdict(v: &Verdict) -> rm::Verdict {
     match v {
         Verdict::Regression => rm::Verdict::Regression,
         Verdict::Improvement => rm::Verdict::Improvement,
-        Verdict::NoChange => rm::Verdict::NoChange,
-        Verdict::Inconclusive { .. } => rm::Verdict::Inconclusive,
+        Verdict::NoRegression => rm::Verdict::NoRegression,
+        Verdict::CannotTell { .. } => rm::Verdict::CannotTell,
+    }
+}
+
+fn status(s: GateStatus) -> rm::GateStatus {
+    match s {
+        GateStatus::Pass => rm::GateStatus::Pass,
+        GateStatus::Fail => rm::GateStatus::Fail,
+        GateStatus::CannotTell => rm::GateStatus::CannotTell,
+        GateStatus::Interrupted => rm::GateStatus::Interrupted,
+        GateStatus::Infrastructure => rm::GateStatus::Infrastructure,
     }
 }
 
@@ -54,26 +65,18 @@ fn row(metric: &MetricComparison) -> Option<MetricRow> {
         treatment_median: c.treatment_median,
         delta: c.delta_abs,
         ratio: c.ratio,
-        ci_low: c.ci90.low(),
-        ci_high: c.ci90.high(),
-        p_value: c.p_holm.unwrap_or(c.p_two_sided),
-        cliffs_delta: c.cliffs_delta,
-        slower_pairs: c.slower_pairs,
-        pairs: c.pairs,
+        ci_low: c.interval.low(),
+        ci_high: c.interval.high(),
+        ci_level: c.interval.level(),
+        p_value: c.p_slower_adjusted,
+        cliffs_delta: c.rank_check.cliffs_delta,
+        slower_pairs: c.rank_check.slower_pairs,
+        pairs: c.rank_check.pairs,
         verdict: verdict(&c.verdict),
         reason: c.reason.clone(),
-        noise_band: Some(c.band.get()),
+        noise_band: Some(c.tolerated_share).filter(|s| s.is_finite()),
+        detectable: Some(c.detectable_ratio).filter(|r| r.is_finite()),
     })
-}
-
-fn median(values: &[f64]) -> f64 {
-    let mut sorted = values.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    match sorted.len() {
-        0 => 0.0,
-        n if n % 2 == 1 => sorted[n / 2],
-        n => (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0,
-    }
 }
 
 /// Builds the report model.
@@ -132,9 +135,13 @@ pub fn build(
                 GateMode::NoRegression => "no-regression".into(),
                 GateMode::MustImprove => GateSummary::MUST_IMPROVE.into(),
             },
+            status: status(judgement.gate.status),
             passed: judgement.gate.passed,
-            exit_code: judgement.exit_code,
+            exit_code: exit_codes::for_gate(&judgement.gate),
+            headline: judgement.gate.headline.clone(),
             reasons: judgement.gate.reasons.clone(),
+            rules_out: judgement.gate.rules_out.clone(),
+            could_catch: judgement.gate.could_catch.clone(),
         },
         sections,
         resources,
@@ -152,36 +159,35 @@ pub fn build(
 }
 
 fn counter_rows(judgement: &Judgement) -> Vec<CounterRow> {
-    // Pair each counter's time and count metrics by their shared prefix.
-    let mut rows: BTreeMap<(usize, String, String), CounterRow> = BTreeMap::new();
+    // Pair each counter's time and count metrics by their typed identity.
+    type Key = (usize, Option<SectionRef>, Option<String>);
+    let mut rows: BTreeMap<Key, CounterRow> = BTreeMap::new();
     for metric in &judgement.metrics {
-        let (kind, suffix) = match metric.id.kind {
-            MetricKind::CounterTime => (true, " ms"),
-            MetricKind::CounterCount => (false, " count"),
+        let is_time = match metric.id.kind {
+            MetricKind::CounterTime => true,
+            MetricKind::CounterCount => false,
             _ => continue,
         };
-        let Some(stem) = metric.metric.strip_suffix(suffix) else {
-            continue;
-        };
-        let Some((section, counter)) = stem.split_once(' ') else {
-            continue;
-        };
+        let id = &metric.id;
         let row = rows
-            .entry((metric.id.order, section.to_owned(), counter.to_owned()))
+            .entry((id.order, id.section.clone(), id.counter.clone()))
             .or_insert_with(|| CounterRow {
-                section: section.to_owned(),
-                counter: counter.to_owned(),
+                section: id
+                    .section
+                    .as_ref()
+                    .map(SectionRef::label)
+                    .unwrap_or_default(),
+                counter: id.counter.clone().unwrap_or_default(),
                 baseline_total_ms: 0.0,
                 baseline_count: 0.0,
                 treatment_total_ms: 0.0,
                 treatment_count: 0.0,
             });
-        if kind {
-            row.baseline_total_ms = median(&metric.baseline);
-            row.treatment_total_ms = median(&metric.treatment);
+        let (b, t) = (median(&metric.baseline), median(&metric.treatment));
+        if is_time {
+            (row.baseline_total_ms, row.treatment_total_ms) = (b, t);
         } else {
-            row.baseline_count = median(&metric.baseline);
-            row.treatment_count = median(&metric.treatment);
+            (row.baseline_count, row.treatment_count) = (b, t);
         }
     }
     rows.into_values().collect()
@@ -289,21 +295,11 @@ fn warnings(
 
 fn notes(judgement: &Judgement) -> Vec<String> {
     let mut notes = Vec::new();
-    let (b, t) = judgement.iterations;
-    if b.min(t) <= 3 {
-        notes.push(format!(
-            "At n = {} per side a regression needs all {} pairwise ratios beyond the noise band; run more iterations (or --iterations auto) to decide smaller effects.",
-            b.min(t),
-            b * t
-        ));
-    }
-    let gated = judgement
-        .metrics
-        .iter()
-        .filter(|m| m.gated && m.comparison.is_some())
-        .count();
+    let gated = judgement.gated().count();
+    let alpha = judgement.alpha;
     notes.push(format!(
-        "{gated} gated metrics, Holm-corrected together; all other metrics are advisory."
+        "{gated} gated metrics judged together: a regression needs p <= {alpha} after Holm across them and a slowdown beyond the metric's tolerance; \"no regression\" needs the one-sided {}% upper bound inside it. All other metrics are advisory.",
+        trim((1.0 - alpha) * 100.0)
     ));
     let skipped: Vec<&str> = judgement
         .metrics
@@ -318,6 +314,11 @@ fn notes(judgement: &Judgement) -> Vec<String> {
         ));
     }
     notes
+}
+
+fn trim(x: f64) -> String {
+    let s = format!("{x:.3}");
+    s.trim_end_matches('0').trim_end_matches('.').to_owned()
 }
 
 /// Writes every report file into `dir`, and the Markdown summary to
@@ -343,6 +344,5 @@ pub fn write_all(dir: &Path, report: &AbReport, judgement: &Judgement) -> std::i
     )?;
     std::fs::write(dir.join("report.html"), html::render(report))?;
     crate::record::write_json(&dir.join("verdict.json"), judgement)?;
-    crate::record::write_json(&dir.join("report.json"), report)?;
     Ok(terminal::render(report, 100))
 }

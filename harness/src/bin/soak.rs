@@ -20,7 +20,7 @@ use soakgate::{
     process::ProcessGroups,
     reporter,
     runner::exit_codes,
-    stats::GateMode,
+    stats::{GateMode, OnCannotTell},
 };
 use tokio_util::sync::CancellationToken;
 
@@ -45,6 +45,23 @@ enum Command {
     Ab(Box<AbArgs>),
     /// Re-judge an existing `soak ab` run folder without running anything.
     Gate(GateArgs),
+    /// Measure the gate's false-alarm rate and power by resampling the
+    /// iterations of one variant (an A/A `soak ab` or `soak run --iterations N`).
+    Power(PowerArgs),
+}
+
+#[derive(Debug, Args)]
+struct PowerArgs {
+    /// The run folder: an A/A `soak ab`, or `soak run --iterations N` (20 or more is best).
+    run_dir: PathBuf,
+    #[command(flatten)]
+    gate: GateFlags,
+    /// Resampled runs per iteration count.
+    #[arg(long, default_value_t = 1000)]
+    trials: usize,
+    /// Seed of the resampling (the same seed gives the same table).
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
 }
 
 #[derive(Debug, Args)]
@@ -67,6 +84,12 @@ struct GateFlags {
     /// Override the noise band of RSS.
     #[arg(long)]
     noise_band_rss: Option<f64>,
+    /// Override the absolute floor of wall times, in milliseconds.
+    #[arg(long)]
+    floor_time_ms: Option<f64>,
+    /// What the gate does when it cannot tell: fail (exit 1) or warn (exit 0).
+    #[arg(long, value_parser = ["fail", "warn"])]
+    on_inconclusive: Option<String>,
 }
 
 impl GateFlags {
@@ -91,6 +114,16 @@ impl GateFlags {
         }
         if let Some(band) = self.noise_band_rss {
             config.noise_band.rss = band;
+        }
+        if let Some(floor) = self.floor_time_ms {
+            config.floor.time_ms = floor;
+        }
+        if let Some(on) = &self.on_inconclusive {
+            config.on_inconclusive = if on == "warn" {
+                OnCannotTell::Warn
+            } else {
+                OnCannotTell::Fail
+            };
         }
         config
             .validate()
@@ -123,8 +156,9 @@ struct AbArgs {
     /// Extra environment for the treatment's peers; repeatable.
     #[arg(long = "treatment-env", value_name = "KEY=VALUE")]
     treatment_env: Vec<String>,
-    /// Iterations per side: a number, or `auto` (3, 5, 8, 10 until decided).
-    #[arg(long, default_value = "3")]
+    /// Iterations per side: `auto` (look at 3, 5, 8, 10 and stop once every
+    /// gated metric is decided) or a fixed number.
+    #[arg(long, default_value = "auto")]
     iterations: String,
 }
 
@@ -150,8 +184,8 @@ struct CommonArgs {
     /// Testnet command (default: the workspace's sphere-testnet next to soak).
     #[arg(long)]
     testnet_cmd: Option<String>,
-    /// Network profile passed to the testnet (realistic, ci, lossy, ideal, or a file).
-    #[arg(long, default_value = "ci")]
+    /// Network profile passed to the testnet (quick, ci, realistic, lossy, ideal, or a file).
+    #[arg(long, default_value = "quick")]
     profile: String,
     /// Run folder (default: soak-runs/<timestamp>).
     #[arg(long)]
@@ -264,6 +298,7 @@ async fn dispatch(command: Command) -> u8 {
         Command::Run(args) => run(args, cancel, groups.clone()).await,
         Command::Ab(args) => ab(*args, cancel, groups.clone()).await,
         Command::Gate(args) => gate(args),
+        Command::Power(args) => power(args),
     };
     // Whatever happened, no child outlives soak.
     groups.kill_all();
@@ -351,8 +386,34 @@ async fn ab(
 
 fn gate(args: GateArgs) -> Result<u8, CommandError> {
     let config = args.gate.resolve()?;
-    let outcome = commands::gate::run(&args.run_dir, &config)?;
+    let outcome = commands::gate::run(&args.run_dir, &config, args.gate.alpha)?;
     Ok(finish("soak gate", &outcome, args.json, false))
+}
+
+fn power(args: PowerArgs) -> Result<u8, CommandError> {
+    if args.trials < 10 {
+        return Err(CommandError::Usage(
+            "--trials must be at least 10 (1000 gives rates to about 1 %)".into(),
+        ));
+    }
+    let options = commands::power::PowerOptions {
+        dir: args.run_dir,
+        gate: args.gate.resolve()?,
+        trials: args.trials,
+        seed: args.seed,
+    };
+    let outcome = commands::power::run(&options)?;
+    let table = commands::power::write_all(&options, &outcome)?;
+    print!("{table}");
+    println!(
+        "\nsuggested gate configuration:\n{}",
+        outcome.suggestion.toml
+    );
+    eprintln!(
+        "soak power: power.tsv, power.html and gate-suggested.toml in {}",
+        options.dir.display()
+    );
+    Ok(exit_codes::PASS)
 }
 
 fn finish(what: &str, outcome: &AbOutcome, json: bool, quiet: bool) -> u8 {

@@ -9,7 +9,7 @@ use super::{CommandError, Common, default_out_dir, parse_env_pairs};
 use crate::{
     ab::{
         branches::{self, BranchSource, BranchSpec, BuildSettings, PreparedBranch},
-        compare::{Judgement, judge},
+        compare::{JudgeSettings, Judgement, judge},
         gate_config::GateConfig,
         report::{self, Labels},
         schedule::{Side, abba},
@@ -33,7 +33,7 @@ pub const BUILT_IN_TREATMENT_ENV: (&str, &str) = ("SPHERE_PROOF_CHECK", "across"
 pub enum Iterations {
     /// Exactly this many.
     Fixed(usize),
-    /// 3, then 5, 8, 10 until every gated metric is decided.
+    /// 3, then 5, 8, 10 until every gated metric is decided (the default).
     Auto,
 }
 
@@ -126,8 +126,15 @@ pub async fn run(
         CommandError::Usage(format!("cannot create --out `{}`: {e}", out.display()))
     })?;
     let alpha = Alpha::new(options.gate.alpha).map_err(|e| CommandError::Usage(e.to_string()))?;
-    let looks = LookSchedule::bonferroni(&LookSchedule::DEFAULT_SIZES, alpha)
-        .map_err(|e| CommandError::Usage(e.to_string()))?;
+    let looks = LookSchedule::standard(alpha);
+    if let Iterations::Fixed(n) = options.iterations
+        && n < options.gate.min_iterations
+    {
+        return Err(CommandError::Usage(format!(
+            "--iterations {n} is below the gate's min_iterations ({}): the gate would refuse to judge; run more, or lower min_iterations in the gate config",
+            options.gate.min_iterations
+        )));
+    }
 
     // Every build finishes before the first measured iteration.
     let build = BuildSettings {
@@ -186,11 +193,15 @@ pub async fn run(
     ];
     let mut records: [Vec<IterationRecord>; 2] = [Vec::new(), Vec::new()];
     let mut done = 0;
+    let mut look_alpha = alpha;
     loop {
-        let (target, look_alpha) = match options.iterations {
-            Iterations::Fixed(n) => (n, alpha),
+        let target = match options.iterations {
+            Iterations::Fixed(n) => n,
             Iterations::Auto => match looks.next_after(done) {
-                Some(look) => (look.per_side, look.alpha),
+                Some(look) => {
+                    look_alpha = look.alpha();
+                    look.per_side
+                }
                 None => break,
             },
         };
@@ -205,27 +216,24 @@ pub async fn run(
             records[index].push(record);
         }
         done = target;
-        let decided = judge(&records[0], &records[1], &options.gate, look_alpha).settled();
-        if cancel.is_cancelled()
-            || matches!(options.iterations, Iterations::Fixed(_))
-            || decided
-            || done >= looks.cap()
-        {
+        let look = JudgeSettings {
+            alpha: look_alpha.get(),
+            interrupted: false,
+        };
+        let settled = judge(&records[0], &records[1], &options.gate, look).settled();
+        if cancel.is_cancelled() || matches!(options.iterations, Iterations::Fixed(_)) || settled {
             break;
         }
     }
     drop(events_tx);
     let _ = progress.await;
-    let final_alpha = match options.iterations {
-        Iterations::Fixed(_) => alpha,
-        Iterations::Auto => looks
-            .looks()
-            .iter()
-            .find(|l| l.per_side == done)
-            .map_or(alpha, |l| l.alpha),
+    let judged = JudgeSettings {
+        alpha: look_alpha.get(),
+        interrupted: cancel.is_cancelled(),
     };
-    let judgement = judge(&records[0], &records[1], &options.gate, final_alpha);
-    manifest.interrupted = cancel.is_cancelled();
+    let judgement = judge(&records[0], &records[1], &options.gate, judged);
+    manifest.interrupted = judged.interrupted;
+    manifest.judged = Some(judged);
     manifest.record_variants(&[&records[0], &records[1]]);
     let _ = manifest.write(&out);
     let labels = Labels {
@@ -247,11 +255,7 @@ pub async fn run(
             out.display()
         ))
     })?;
-    let exit_code = if cancel.is_cancelled() {
-        exit_codes::INTERRUPTED
-    } else {
-        judgement.exit_code
-    };
+    let exit_code = exit_codes::for_gate(&judgement.gate);
     Ok(AbOutcome {
         exit_code,
         out,

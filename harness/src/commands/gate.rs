@@ -6,12 +6,13 @@ use std::path::{Path, PathBuf};
 use super::{CommandError, ab::AbOutcome};
 use crate::{
     ab::{
-        compare::judge,
+        compare::{JudgeSettings, completed, judge},
         gate_config::GateConfig,
         report::{self, Labels},
     },
-    manifest::Manifest,
+    manifest::{BranchInfo, Manifest},
     record::IterationRecord,
+    runner::exit_codes,
     stats::Alpha,
 };
 
@@ -19,12 +20,19 @@ use crate::{
 /// iteration order.
 pub fn read_branch(dir: &Path, branch: &str) -> Result<Vec<IterationRecord>, CommandError> {
     let branch_dir = dir.join(branch);
-    let entries = std::fs::read_dir(&branch_dir).map_err(|e| {
-        CommandError::Usage(format!(
-            "`{}` is not an A/B run folder (no `{branch}/`: {e}); give the folder `soak ab` wrote",
+    if !branch_dir.is_dir() {
+        return Err(CommandError::Usage(format!(
+            "`{}` is not an A/B run folder (no `{branch}/`); give the folder `soak ab` wrote",
             dir.display()
-        ))
-    })?;
+        )));
+    }
+    read_runs(&branch_dir)
+}
+
+/// Reads every `summary-metrics.json` under `dir/run-K`, in iteration order.
+pub fn read_runs(dir: &Path) -> Result<Vec<IterationRecord>, CommandError> {
+    let entries = std::fs::read_dir(dir)
+        .map_err(|e| CommandError::Usage(format!("cannot read `{}`: {e}", dir.display())))?;
     let mut runs: Vec<(usize, PathBuf)> = entries
         .filter_map(Result::ok)
         .filter_map(|e| {
@@ -50,32 +58,39 @@ pub fn read_branch(dir: &Path, branch: &str) -> Result<Vec<IterationRecord>, Com
         .collect()
 }
 
-/// Re-judges `dir` with `config` and rewrites its reports.
-pub fn run(dir: &Path, config: &GateConfig) -> Result<AbOutcome, CommandError> {
+/// Re-judges `dir` with `config` and rewrites its reports. `alpha` is a
+/// `--alpha` given on the command line; without it the alpha the run
+/// recorded (its last look's) is used, so the verdict is the run's own.
+pub fn run(dir: &Path, config: &GateConfig, alpha: Option<f64>) -> Result<AbOutcome, CommandError> {
     let baseline = read_branch(dir, "baseline")?;
     let treatment = read_branch(dir, "treatment")?;
-    let alpha = Alpha::new(config.alpha).map_err(|e| CommandError::Usage(e.to_string()))?;
-    let judgement = judge(&baseline, &treatment, config, alpha);
     let manifest: Option<Manifest> = std::fs::read(dir.join("manifest.json"))
         .ok()
         .and_then(|bytes| serde_json::from_slice(&bytes).ok());
+    let recorded = manifest.as_ref().and_then(|m| m.judged);
+    let interrupted = manifest.as_ref().is_some_and(|m| m.interrupted);
+    let settings = JudgeSettings {
+        alpha: alpha.or(recorded.map(|r| r.alpha)).unwrap_or(config.alpha),
+        interrupted,
+    };
+    Alpha::new(settings.alpha).map_err(|e| CommandError::Usage(e.to_string()))?;
+    let (b, t) = (completed(&baseline), completed(&treatment));
+    if !interrupted && b.min(t) < config.min_iterations {
+        return Err(CommandError::Usage(format!(
+            "`{}` has {b} baseline and {t} treatment iterations that completed; the gate needs at least {} per side (min_iterations) to judge",
+            dir.display(),
+            config.min_iterations
+        )));
+    }
+    let judgement = judge(&baseline, &treatment, config, settings);
     let label = |name: &str| {
-        manifest
+        let branch = manifest
             .as_ref()
-            .and_then(|m| m.branches.iter().find(|b| b.name == name))
-            .map(|b| match (&b.git_ref, &b.commit) {
-                (Some(r), Some(c)) => format!("{r} @ {}", &c[..c.len().min(7)]),
-                _ => format!(
-                    "{} {}",
-                    b.peer_cmd,
-                    b.peer_env
-                        .iter()
-                        .map(|(k, v)| format!("{k}={v}"))
-                        .collect::<Vec<_>>()
-                        .join(" ")
-                ),
-            })
-            .unwrap_or_else(|| name.to_owned())
+            .and_then(|m| m.branches.iter().find(|b| b.name == name));
+        match branch {
+            Some(b) => b.label.clone().unwrap_or_else(|| legacy_label(b)),
+            None => name.to_owned(),
+        }
     };
     let labels = Labels {
         baseline: label("baseline"),
@@ -99,9 +114,26 @@ pub fn run(dir: &Path, config: &GateConfig) -> Result<AbOutcome, CommandError> {
         ))
     })?;
     Ok(AbOutcome {
-        exit_code: judgement.exit_code,
+        exit_code: exit_codes::for_gate(&judgement.gate),
         out: dir.to_owned(),
         terminal,
         judgement,
     })
+}
+
+/// A label for a manifest written before labels were recorded.
+fn legacy_label(b: &BranchInfo) -> String {
+    match (&b.git_ref, &b.commit) {
+        // `chars` rather than a byte slice: a commit string is input.
+        (Some(r), Some(c)) => format!("{r} @ {}", c.chars().take(7).collect::<String>()),
+        _ => format!(
+            "{} {}",
+            b.peer_cmd,
+            b.peer_env
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        ),
+    }
 }

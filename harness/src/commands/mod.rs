@@ -3,6 +3,7 @@
 
 pub mod ab;
 pub mod gate;
+pub mod power;
 pub mod run;
 
 use std::{

@@ -105,6 +105,17 @@ pub mod exit_codes {
     pub const INFRASTRUCTURE: u8 = 3;
     /// Interrupted by Ctrl-C or SIGTERM.
     pub const INTERRUPTED: u8 = 130;
+
+    /// The exit code of a gate's outcome.
+    pub fn for_gate(outcome: &crate::stats::GateOutcome) -> u8 {
+        use crate::stats::GateStatus;
+        match outcome.status {
+            GateStatus::Interrupted => INTERRUPTED,
+            GateStatus::Infrastructure => INFRASTRUCTURE,
+            _ if outcome.passed => PASS,
+            _ => FAILED,
+        }
+    }
 }
 
 /// The exit code for a set of iterations: interrupted beats infrastructure

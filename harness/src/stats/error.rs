@@ -54,6 +54,18 @@ pub enum StatsError {
         /// The refused value.
         value: f64,
     },
+    /// An absolute floor that is negative or not a number.
+    #[error("floor `{value}` must be a number of at least 0")]
+    InvalidFloor {
+        /// The refused value.
+        value: f64,
+    },
+    /// Look weights that do not match the sizes, or are not positive.
+    #[error("look weights `{weights:?}` must be positive, one per look")]
+    InvalidLookWeights {
+        /// The refused weights.
+        weights: Vec<f64>,
+    },
     /// A p-value outside [0, 1] or NaN.
     #[error("p-value {index} is `{value}`, outside [0, 1]")]
     InvalidPValue {

@@ -6,21 +6,14 @@
 //! the metrics depend on each other (section times share a run, so they do),
 //! and is never less powerful than Bonferroni.
 //!
-//! [`apply_holm`] uses each metric's one-sided p-value in the direction of its
-//! effect ([`Comparison::p_directional`]), since a regression or improvement
-//! is a one-sided claim made at one-sided alpha; a `Regression` or
-//! `Improvement` whose adjusted p exceeds alpha is demoted to `Inconclusive`.
-//! Rejection is `adjusted p <= alpha` (Holm's own rule), matching the
-//! interval's `P(U <= k - 1) <= alpha`, so a single gated metric is never
-//! demoted: at 3 a side a clean sweep has p = 1/20 = 0.05 exactly, and
-//! survives alone but not beside another gated metric.
+//! The gate adjusts the one-sided p-values of "slower" (and, separately, of
+//! "faster") across the gated family; see [`decide_family`](super::decide_family).
+//! Rejection is `adjusted p <= alpha`, Holm's own rule.
 
 use serde::Serialize;
 
 use super::exact::TAIL_TOLERANCE;
-use super::params::trim_float;
-use super::reason::plan;
-use super::{Alpha, Comparison, StatsError, Verdict};
+use super::{Alpha, StatsError};
 
 /// One p-value after Holm's adjustment.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -44,32 +37,12 @@ pub fn holm(p_values: &[f64], alpha: Alpha) -> Result<Vec<HolmAdjusted>, StatsEr
     Ok(adjust(p_values, alpha))
 }
 
-/// Applies Holm to gated comparisons in place: records `p_holm` on each, and
-/// demotes a `Regression` or `Improvement` whose adjusted p is above `alpha`
-/// to `Inconclusive`, re-planning the iterations needed at the Bonferroni
-/// level `alpha / g` (Holm's strictest step) and saying so in the reason.
-pub fn apply_holm(comparisons: &mut [Comparison], alpha: Alpha) {
-    let p: Vec<f64> = comparisons.iter().map(Comparison::p_directional).collect();
-    let family = comparisons.len();
-    for (c, adjusted) in comparisons.iter_mut().zip(adjust(&p, alpha)) {
-        c.p_holm = Some(adjusted.adjusted_p);
-        if !matches!(c.verdict, Verdict::Regression | Verdict::Improvement) || adjusted.rejected {
-            continue;
-        }
-        let needed =
-            c.model
-                .iterations_needed(c.iterations_per_side(), c.band, alpha.divided_by(family));
-        c.reason = format!(
-            "{}, demoted by Holm across {family} gated metrics (adjusted p {:.3} > {}): inconclusive; {}",
-            c.reason,
-            adjusted.adjusted_p,
-            trim_float(alpha.get()),
-            plan(needed)
-        );
-        c.verdict = Verdict::Inconclusive {
-            iterations_needed: needed,
-        };
-    }
+/// Holm-adjusted p-values of `p_values` (each in [0, 1]), in their order.
+pub(crate) fn holm_adjust(p_values: &[f64]) -> Vec<f64> {
+    adjust(p_values, Alpha::DEFAULT)
+        .into_iter()
+        .map(|h| h.adjusted_p)
+        .collect()
 }
 
 /// The adjustment itself, on p-values already known to be in [0, 1].

@@ -92,6 +92,12 @@ pub(crate) fn sorted(values: &[f64]) -> Vec<f64> {
 
 /// Median of an already sorted, non-empty slice; 0 for an empty one (never
 /// reached from a [`Sample`], kept total so no caller has to unwrap).
+/// The median of any values (0 for none), for tables; the one median of the
+/// crate, so every report agrees with the statistics.
+pub fn median(values: &[f64]) -> f64 {
+    median_of_sorted(&sorted(values))
+}
+
 pub(crate) fn median_of_sorted(sorted: &[f64]) -> f64 {
     let n = sorted.len();
     match n {

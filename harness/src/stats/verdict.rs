@@ -1,44 +1,34 @@
-//! The four-way verdict for one metric (DESIGN §8) and the [`Comparison`]
-//! that carries it with all the evidence, ready for `verdict.json`.
+//! The verdict for one metric and the [`Comparison`] that carries it with
+//! all the evidence, ready for `verdict.json`.
 //!
-//! With noise band `delta` and one-sided error rate `alpha` (0.05 unless an
-//! adaptive look or Holm says otherwise):
-//!
-//! - `Regression`: the one-sided `1 - alpha` lower bound of the ratio is above
-//!   `1 + delta`;
-//! - `Improvement`: the one-sided `1 - alpha` upper bound is below `1 - delta`;
-//! - `NoChange`: the two-sided `1 - 2 alpha` interval lies inside
-//!   `[1 - delta, 1 + delta]`;
-//! - `Inconclusive`: anything else, with the iterations per side that would
-//!   likely decide (see [`super::planning`]).
-//!
-//! The two one-sided bounds are the two ends of the two-sided interval (same
-//! order-statistic rank), so the three decided outcomes exclude each other.
-//! At 3 iterations per side the rank is 1: a regression needs all 9 pairwise
-//! ratios above `1 + delta`, and the reason says so.
+//! The verdict comes from [`decide_family`](super::decide_family) on the
+//! log-scale Welch estimate ([`LogShift`]); the exact rank statistics
+//! (Hodges-Lehmann ratio, Mann-Whitney p, Cliff's delta, pairs slower) ride
+//! along as a distribution-free robustness check a reader can hold the
+//! verdict against.
 
 use std::fmt;
 
 use serde::Serialize;
 
+use super::decision::{Evidence, Tolerance, decide_family};
 use super::hodges_lehmann::{Interval, hodges_lehmann};
+use super::log_t::LogShift;
 use super::mann_whitney::mann_whitney;
-use super::planning::EffectModel;
-use super::reason;
-use super::{Alpha, NoiseBand, Sample, StatsError};
+use super::{Alpha, Sample, StatsError};
 
 /// What the evidence says about one metric.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Verdict {
-    /// The treatment is worse (larger) by more than the band, with confidence.
+    /// Slower beyond the tolerance, with family-wise confidence: fails the gate.
     Regression,
-    /// The treatment is better (smaller) by more than the band, with confidence.
+    /// Faster beyond the tolerance, with family-wise confidence.
     Improvement,
-    /// Any change is within the band, with confidence.
-    NoChange,
-    /// The evidence does not decide.
-    Inconclusive {
+    /// Any slowdown is within the tolerance, with confidence: the gate may pass.
+    NoRegression,
+    /// The evidence decides neither way.
+    CannotTell {
         /// Iterations per side that would likely decide, if any up to
         /// [`MAX_PLANNED_PER_SIDE`](super::MAX_PLANNED_PER_SIDE).
         iterations_needed: Option<usize>,
@@ -46,9 +36,9 @@ pub enum Verdict {
 }
 
 impl Verdict {
-    /// Whether this is anything but `Inconclusive`.
+    /// Whether this is anything but `CannotTell`.
     pub fn is_decided(&self) -> bool {
-        !matches!(self, Verdict::Inconclusive { .. })
+        !matches!(self, Verdict::CannotTell { .. })
     }
 }
 
@@ -57,20 +47,32 @@ impl fmt::Display for Verdict {
         f.write_str(match self {
             Verdict::Regression => "regression",
             Verdict::Improvement => "improvement",
-            Verdict::NoChange => "no change",
-            Verdict::Inconclusive { .. } => "inconclusive",
+            Verdict::NoRegression => "no regression",
+            Verdict::CannotTell { .. } => "cannot tell",
         })
     }
 }
 
-/// One metric's baseline-versus-treatment comparison: the numbers for the
-/// tables and the verdict with its reason in words.
-///
-/// Field names follow the default levels (`ci90`, `lower95_one_sided`); with
-/// another alpha the actual level is `ci90.level()` and `1 - alpha`.
+/// The distribution-free statistics, kept beside the verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct RankCheck {
+    /// Hodges-Lehmann ratio: the median pairwise ratio.
+    pub hodges_lehmann_ratio: f64,
+    /// Exact two-sided Mann-Whitney p-value (`None` beyond
+    /// [`MAX_EXACT_PER_SIDE`](super::MAX_EXACT_PER_SIDE) a side).
+    pub p_two_sided: Option<f64>,
+    /// Cliff's delta, in `[-1, 1]`; positive when the treatment is larger.
+    pub cliffs_delta: f64,
+    /// Pairs in which the treatment value is larger.
+    pub slower_pairs: usize,
+    /// All pairs, `m * n`.
+    pub pairs: usize,
+}
+
+/// One metric's baseline-versus-treatment comparison.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Comparison {
-    /// The metric's name, e.g. `section.sync` or `total`.
+    /// The metric's name, as the reasons show it.
     pub metric: String,
     /// Iterations on the baseline.
     pub baseline_iterations: usize,
@@ -82,42 +84,36 @@ pub struct Comparison {
     pub treatment_median: f64,
     /// `treatment_median - baseline_median`, in the metric's unit.
     pub delta_abs: f64,
-    /// Hodges-Lehmann treatment/baseline ratio.
+    /// Ratio of geometric means, treatment / baseline.
     pub ratio: f64,
-    /// Two-sided `1 - 2 alpha` interval of the ratio (90 % by default).
-    pub ci90: Interval,
-    /// One-sided `1 - alpha` lower bound (95 % by default); `None` when the
-    /// sample is too small for one (the bound is then 0).
-    pub lower95_one_sided: Option<f64>,
-    /// One-sided `1 - alpha` upper bound; `None` means unbounded.
-    pub upper95_one_sided: Option<f64>,
-    /// Exact two-sided Mann-Whitney p-value.
-    pub p_two_sided: f64,
-    /// Exact one-sided p-value for "treatment larger".
-    pub p_treatment_greater: f64,
-    /// Exact one-sided p-value for "treatment smaller".
-    pub p_treatment_less: f64,
-    /// Holm-adjusted p-value across the gated metrics, once
-    /// [`apply_holm`](super::apply_holm) has run.
-    pub p_holm: Option<f64>,
-    /// Cliff's delta, in `[-1, 1]`; positive when the treatment is larger.
-    pub cliffs_delta: f64,
-    /// Pairs in which the treatment value is larger ("treatment slower in k
-    /// of m*n pairs").
-    pub slower_pairs: usize,
-    /// All pairs, `m * n`.
-    pub pairs: usize,
-    /// The noise band used.
-    pub band: NoiseBand,
+    /// Two-sided `1 - 2 alpha` interval of the ratio; its ends are the
+    /// one-sided `1 - alpha` bounds.
+    pub interval: Interval,
+    /// The log-scale estimate behind ratio and interval.
+    pub shift: LogShift,
+    /// One-sided p-value of "slower", before and after Holm.
+    pub p_slower: f64,
+    /// Holm-adjusted p-value of "slower" across the family.
+    pub p_slower_adjusted: f64,
+    /// Holm-adjusted p-value of "faster" across the family.
+    pub p_faster_adjusted: f64,
+    /// The tolerance configured.
+    pub tolerance: Tolerance,
+    /// The share tolerated at this metric's size (band or floor).
+    pub tolerated_share: f64,
+    /// The smallest slowdown (ratio) caught in 90 % of runs at this noise
+    /// and family size.
+    pub detectable_ratio: f64,
+    /// Rank statistics, for robustness.
+    pub rank_check: RankCheck,
     /// The one-sided alpha used.
     pub alpha: Alpha,
+    /// How many metrics were judged together (Holm's family).
+    pub family_size: usize,
     /// The verdict.
     pub verdict: Verdict,
-    /// The verdict in words, e.g. "all 9 pairwise ratios are above 1.05 ...".
+    /// The verdict in words.
     pub reason: String,
-    /// Observed effect and spread, for re-planning after Holm.
-    #[serde(skip)]
-    pub(crate) model: EffectModel,
 }
 
 impl Comparison {
@@ -126,126 +122,157 @@ impl Comparison {
         self.baseline_iterations.max(self.treatment_iterations)
     }
 
-    /// The one-sided p-value in the direction of the observed effect: the
-    /// "treatment larger" one for a ratio above 1, else the other. Holm uses
-    /// it, because a regression or improvement is a one-sided claim.
-    pub fn p_directional(&self) -> f64 {
-        if self.ratio > 1.0 {
-            self.p_treatment_greater
-        } else if self.ratio < 1.0 {
-            self.p_treatment_less
-        } else {
-            self.p_treatment_greater.min(self.p_treatment_less)
-        }
+    /// The one-sided upper bound of the ratio (infinite when unbounded).
+    pub fn interval_high(&self) -> f64 {
+        self.interval.high().unwrap_or(f64::INFINITY)
     }
 }
 
-/// Compares `treatment` with `baseline` for `metric`, with noise band `band`
-/// and one-sided error rate `alpha` (pass [`Alpha::DEFAULT`] outside
-/// adaptive runs). Fails only above
-/// [`MAX_EXACT_PER_SIDE`](super::MAX_EXACT_PER_SIDE) iterations per side.
+/// One metric's input to [`compare_family`].
+#[derive(Debug, Clone)]
+pub struct MetricSamples<'a> {
+    /// The metric's name, for reasons.
+    pub name: &'a str,
+    /// Baseline values.
+    pub baseline: &'a Sample,
+    /// Treatment values.
+    pub treatment: &'a Sample,
+    /// What change it tolerates.
+    pub tolerance: Tolerance,
+}
+
+/// Compares each metric of a family judged together (Holm across them) at
+/// one-sided `alpha`.
+pub fn compare_family(
+    family: &[MetricSamples<'_>],
+    alpha: Alpha,
+) -> Result<Vec<Comparison>, StatsError> {
+    let evidence: Vec<Evidence> = family.iter().map(evidence_of).collect();
+    let decisions = decide_family(&evidence, alpha);
+    family
+        .iter()
+        .zip(evidence)
+        .zip(decisions)
+        .map(|((m, e), d)| {
+            let rank = rank_check(m.baseline, m.treatment)?;
+            let (baseline_median, treatment_median) = (m.baseline.median(), m.treatment.median());
+            Ok(Comparison {
+                metric: m.name.to_owned(),
+                baseline_iterations: m.baseline.len(),
+                treatment_iterations: m.treatment.len(),
+                baseline_median,
+                treatment_median,
+                delta_abs: treatment_median - baseline_median,
+                ratio: e.shift.ratio(),
+                interval: Interval::Bounded {
+                    low: d.lower,
+                    high: d.upper,
+                    level: alpha.two_sided_level(),
+                },
+                shift: e.shift,
+                p_slower: e.shift.p_greater(),
+                p_slower_adjusted: d.p_slower_adjusted,
+                p_faster_adjusted: d.p_faster_adjusted,
+                tolerance: m.tolerance,
+                tolerated_share: e.tolerated,
+                detectable_ratio: d.detectable_ratio,
+                rank_check: rank,
+                alpha,
+                family_size: family.len(),
+                verdict: d.verdict,
+                reason: d.reason,
+            })
+        })
+        .collect()
+}
+
+/// Compares one metric on its own (a family of one).
 pub fn compare(
-    metric: &str,
+    name: &str,
     baseline: &Sample,
     treatment: &Sample,
-    band: NoiseBand,
+    tolerance: Tolerance,
     alpha: Alpha,
 ) -> Result<Comparison, StatsError> {
-    let estimate = hodges_lehmann(baseline, treatment, alpha)?;
-    let test = mann_whitney(baseline, treatment)?;
-    let model = EffectModel::fit(baseline, treatment, estimate.ratio);
-    let (n, m) = (baseline.len(), treatment.len());
-    let verdict = classify(&estimate.interval, band).unwrap_or_else(|| Verdict::Inconclusive {
-        iterations_needed: model.iterations_needed(n.max(m), band, alpha),
-    });
-    let reason = reason::explain(&reason::Evidence {
-        verdict,
-        estimate: &estimate,
-        band,
-        alpha,
-        baseline_iterations: n,
-        treatment_iterations: m,
-    });
-    let (baseline_median, treatment_median) = (baseline.median(), treatment.median());
-    Ok(Comparison {
-        metric: metric.to_string(),
-        baseline_iterations: n,
-        treatment_iterations: m,
-        baseline_median,
-        treatment_median,
-        delta_abs: treatment_median - baseline_median,
-        ratio: estimate.ratio,
-        ci90: estimate.interval,
-        lower95_one_sided: estimate.interval.low(),
-        upper95_one_sided: estimate.interval.high(),
-        p_two_sided: test.p_two_sided,
-        p_treatment_greater: test.p_treatment_greater,
-        p_treatment_less: test.p_treatment_less,
-        p_holm: None,
-        cliffs_delta: estimate.cliffs_delta,
-        slower_pairs: estimate.slower_pairs,
-        pairs: estimate.pairs,
-        band,
-        alpha,
-        verdict,
-        reason,
-        model,
+    let one = MetricSamples {
+        name,
+        baseline,
+        treatment,
+        tolerance,
+    };
+    let mut out = compare_family(std::slice::from_ref(&one), alpha)?;
+    out.pop().ok_or(StatsError::TooFewValues { len: 0 })
+}
+
+/// The cheap part of a comparison: what the verdict needs and nothing else
+/// (`soak power` judges thousands of resampled runs with it).
+pub fn evidence_of(m: &MetricSamples<'_>) -> Evidence {
+    Evidence {
+        shift: LogShift::welch(m.baseline, m.treatment),
+        tolerated: m.tolerance.share(m.baseline.median()),
+        per_side: m.baseline.len().max(m.treatment.len()),
+    }
+}
+
+fn rank_check(baseline: &Sample, treatment: &Sample) -> Result<RankCheck, StatsError> {
+    let exact = baseline.len().max(treatment.len()) <= super::MAX_EXACT_PER_SIDE;
+    if !exact {
+        let (slower, faster, pairs) = pair_counts(baseline, treatment);
+        return Ok(RankCheck {
+            hodges_lehmann_ratio: f64::NAN,
+            p_two_sided: None,
+            cliffs_delta: (slower as f64 - faster as f64) / pairs as f64,
+            slower_pairs: slower,
+            pairs,
+        });
+    }
+    let hl = hodges_lehmann(baseline, treatment, Alpha::DEFAULT)?;
+    let mw = mann_whitney(baseline, treatment)?;
+    Ok(RankCheck {
+        hodges_lehmann_ratio: hl.ratio,
+        p_two_sided: Some(mw.p_two_sided),
+        cliffs_delta: hl.cliffs_delta,
+        slower_pairs: hl.slower_pairs,
+        pairs: hl.pairs,
     })
 }
 
-/// The verdict rule on an interval whose ends are the one-sided bounds;
-/// `None` means inconclusive (the caller adds the plan).
-pub(crate) fn classify(interval: &Interval, band: NoiseBand) -> Option<Verdict> {
-    let (low, high) = interval.bounds()?;
-    if low > band.upper() {
-        Some(Verdict::Regression)
-    } else if high < band.lower() {
-        Some(Verdict::Improvement)
-    } else if band.lower() <= low && high <= band.upper() {
-        Some(Verdict::NoChange)
-    } else {
-        None
+fn pair_counts(baseline: &Sample, treatment: &Sample) -> (usize, usize, usize) {
+    let mut slower = 0;
+    let mut faster = 0;
+    for t in treatment.values() {
+        for b in baseline.values() {
+            if t > b {
+                slower += 1;
+            } else if t < b {
+                faster += 1;
+            }
+        }
     }
+    (slower, faster, baseline.len() * treatment.len())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::stats::NoiseBand;
 
     fn s(v: &[f64]) -> Sample {
         Sample::new(v.to_vec()).unwrap()
     }
 
     #[test]
-    fn rule_on_intervals() {
-        let band = NoiseBand::TIME;
-        let iv = |low, high| Interval::Bounded {
-            low,
-            high,
-            level: 0.9,
-        };
-        assert_eq!(classify(&iv(1.06, 1.2), band), Some(Verdict::Regression));
-        assert_eq!(classify(&iv(0.8, 0.94), band), Some(Verdict::Improvement));
-        assert_eq!(classify(&iv(0.96, 1.04), band), Some(Verdict::NoChange));
-        assert_eq!(classify(&iv(0.97, 1.12), band), None);
-        assert_eq!(classify(&Interval::Unbounded { level: 0.9 }, band), None);
-    }
-
-    #[test]
-    fn three_a_side_clean_sweep_is_a_regression() {
+    fn three_a_side_clear_slowdown_is_a_regression() {
         let c = compare(
             "total",
             &s(&[100.0, 101.0, 102.0]),
             &s(&[110.0, 111.0, 112.0]),
-            NoiseBand::TIME,
+            Tolerance::relative(NoiseBand::TIME),
             Alpha::DEFAULT,
         )
         .unwrap();
-        assert_eq!(c.verdict, Verdict::Regression);
-        assert!(
-            c.reason.starts_with("all 9 pairwise ratios are above 1.05"),
-            "{}",
-            c.reason
-        );
+        assert_eq!(c.verdict, Verdict::Regression, "{}", c.reason);
+        assert_eq!((c.rank_check.slower_pairs, c.rank_check.pairs), (9, 9));
+        assert!(c.reason.ends_with("regression"), "{}", c.reason);
     }
 }

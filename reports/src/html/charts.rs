@@ -1,6 +1,7 @@
 //! The comparison charts: per-section bars for both branches with every
-//! iteration as a dot, and a ratio chart with the 90 % interval of each
-//! metric's treatment/baseline ratio against the ±δ noise band.
+//! iteration as a dot, and a ratio chart with the interval of each metric's
+//! treatment/baseline ratio (at the level the rows carry) against the ±
+//! tolerance band.
 //!
 //! Charts are drawn with plotters into an SVG string; [`embed`] makes that
 //! string fit for inline use in the page. A chart that fails to draw comes
@@ -14,6 +15,7 @@ use super::palette::{BAND, BASELINE, CHART_WIDTH, INK, RULE, TREATMENT, verdict_
 use crate::escape;
 use crate::format;
 use crate::model::{MetricPoints, MetricRow, TOTAL_METRIC, Unit};
+use crate::present::{ratio_cell, shared_level};
 
 /// A drawn chart as inline SVG, or why it could not be drawn.
 pub(super) type ChartResult = Result<String, Box<dyn std::error::Error>>;
@@ -144,11 +146,13 @@ pub(super) fn metric_bars(rows: &[&MetricRow], points: &[MetricPoints]) -> Chart
     ))
 }
 
-/// One row per metric: a dot at the Hodges-Lehmann ratio, a line across its
-/// 90 % interval (to the chart's edge when unbounded), the ±δ band shaded
-/// when the row carries one, and a rule at 1 (no change).
+/// One row per metric: a dot at the ratio of geometric means, a line across
+/// its interval (to the chart's edge when unbounded), the ± tolerance band
+/// shaded when the row carries one, and a rule at 1 (no change). The level
+/// is named once in the image's label; a row at another level says its own.
 pub(super) fn ratio_chart(rows: &[MetricRow]) -> ChartResult {
     let n = rows.len();
+    let level = shared_level(rows);
     let mut extent: Vec<f64> = vec![1.0];
     for row in rows {
         extent.push(row.ratio);
@@ -228,7 +232,7 @@ pub(super) fn ratio_chart(rows: &[MetricRow]) -> ChartResult {
             }
             row_label(&root, chart.backend_coord(&(x_min, y)), &row.metric)?;
             let (x, py) = chart.backend_coord(&(x_max, y));
-            let note = format!("{}  {}", format::ratio_with_interval(row), row.verdict);
+            let note = format!("{}  {}", ratio_cell(row, level), row.verdict);
             let style = (FONT, 12).into_font().color(&colour);
             root.draw(&Text::new(
                 note,
@@ -238,10 +242,11 @@ pub(super) fn ratio_chart(rows: &[MetricRow]) -> ChartResult {
         }
         root.present()?;
     }
-    Ok(embed(
-        &svg,
-        "treatment/baseline ratio with its 90% interval",
-    ))
+    let label = format!(
+        "treatment/baseline ratio with its {} interval",
+        format::optional_level(level)
+    );
+    Ok(embed(&svg, &label))
 }
 
 /// Writes a metric's name right-aligned just left of the plotting area.

@@ -2,12 +2,16 @@
 //!
 //! No scripts, fonts, stylesheets or images are fetched: the CSS is inline
 //! and every chart is inline SVG drawn by plotters. The page shows, top to
-//! bottom: the gate's result with its reasons; a red banner when the report
-//! carries warnings; wall time per section as bars (medians, every iteration
-//! as a dot) and as ratios with 90 % intervals; resources as ratios, RSS and
-//! CPU over time per role for both branches, and a table; the top counters
-//! per section side by side; assertions with coloured diffs; notes; and the
-//! manifest as pretty JSON. Every string from the report is HTML-escaped.
+//! bottom: the gate's headline in a banner coloured by outcome (green pass,
+//! red fail, amber cannot tell, grey interrupted or infrastructure failure)
+//! with what the run rules out and could catch, and the gate's reasons; a
+//! red banner when the report carries warnings; wall time per section as
+//! bars (medians, every iteration as a dot) and as ratios with their
+//! intervals (named at the level the rows carry, e.g. 90 %); resources as
+//! ratios, RSS and CPU over time per role for both branches, and a table;
+//! the top counters per section side by side; assertions with coloured
+//! diffs; notes; and the manifest as pretty JSON. Every string from the
+//! report is HTML-escaped.
 //!
 //! ```
 //! # fn demo(report: &soakgate_reports::AbReport) {
@@ -25,8 +29,9 @@ mod timeline;
 use std::fmt::Write as _;
 
 use crate::escape::html as esc;
-use crate::model::{AbReport, MetricRow, TOTAL_METRIC};
-use crate::present::gate_headline;
+use crate::format;
+use crate::model::{AbReport, GateStatus, GateSummary, MetricRow, TOTAL_METRIC};
+use crate::present::{capitalized, gate_details, headline, shared_level};
 use charts::ChartResult;
 
 /// Renders the self-contained HTML page.
@@ -37,7 +42,7 @@ pub fn render(report: &AbReport) -> String {
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
          <title>{} | {}</title>\n<style>{}</style>\n</head>\n<body>\n<main>\n",
-        esc(&gate_headline(&report.gate)),
+        esc(&headline(&report.gate)),
         esc(&report.title),
         style::CSS
     );
@@ -93,14 +98,23 @@ pub fn render(report: &AbReport) -> String {
 
 fn header(out: &mut String, report: &AbReport) {
     let gate = &report.gate;
-    let (class, result) = if gate.passed {
-        ("pass", "GATE PASS")
-    } else {
-        ("fail", "GATE FAIL")
-    };
     let _ = write!(
         out,
-        "<header class=\"gate {class}\"><div class=\"gate-result\">{result}<span class=\"mode\">{} · exit code {}</span></div>\
+        "<header class=\"gate {}\"><div class=\"gate-result\" role=\"status\">{}</div>",
+        status_class(gate),
+        esc(&headline(gate)),
+    );
+    for (label, text) in gate_details(gate) {
+        let _ = write!(
+            out,
+            "<p class=\"gate-detail\"><strong>{}:</strong> {}</p>",
+            capitalized(label),
+            esc(text)
+        );
+    }
+    let _ = write!(
+        out,
+        "<p class=\"mode\">{} · exit code {}</p>\
          <h1>{}</h1>\
          <p class=\"meta\"><span class=\"swatch base\"></span> baseline: {} (n = {}) &nbsp; \
          <span class=\"swatch treat\"></span> treatment: {} (n = {}) &nbsp; · generated {}</p>",
@@ -119,6 +133,19 @@ fn header(out: &mut String, report: &AbReport) {
         out.push_str("</div>");
     }
     out.push_str("</header>\n");
+}
+
+/// The banner's CSS class, by outcome rather than by `passed`: a gate that
+/// cannot tell is amber even when configured to pass, so it never looks
+/// like a clean pass.
+fn status_class(gate: &GateSummary) -> &'static str {
+    match gate.status {
+        GateStatus::Pass => "pass",
+        GateStatus::Fail => "fail",
+        GateStatus::CannotTell => "cannot-tell",
+        GateStatus::Interrupted => "interrupted",
+        GateStatus::Infrastructure => "infrastructure",
+    }
 }
 
 fn sections(out: &mut String, report: &AbReport) {
@@ -143,10 +170,14 @@ fn sections(out: &mut String, report: &AbReport) {
             charts::metric_bars(&bars, &report.points),
         );
     }
+    let level = format::optional_level(shared_level(&report.sections));
     figure(
         out,
-        "Treatment / baseline ratio with 90% interval",
-        "<p class=\"meta\">Dot: Hodges-Lehmann ratio; line: 90% interval (reaching the edge when unbounded); grey: the ±δ noise band.</p>",
+        &format!("Treatment / baseline ratio with {level} interval"),
+        &format!(
+            "<p class=\"meta\">Dot: ratio of geometric means; line: {level} interval \
+             (reaching the edge when unbounded); grey: the ± tolerance band.</p>"
+        ),
         charts::ratio_chart(&report.sections),
     );
     out.push_str(&tables::metric_table("section", &report.sections));
@@ -159,9 +190,10 @@ fn resources(out: &mut String, report: &AbReport) {
     }
     out.push_str("<section id=\"resources\"><h2>Resources</h2>");
     if !report.resources.is_empty() {
+        let level = format::optional_level(shared_level(&report.resources));
         figure(
             out,
-            "Resource ratios with 90% interval",
+            &format!("Resource ratios with {level} interval"),
             "",
             charts::ratio_chart(&report.resources),
         );

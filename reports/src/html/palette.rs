@@ -13,7 +13,7 @@ pub(super) const TREATMENT: RGBColor = RGBColor(230, 115, 0);
 pub(super) const OTHER_BRANCH: RGBColor = RGBColor(110, 110, 110);
 /// Axis text and annotations.
 pub(super) const INK: RGBColor = RGBColor(34, 34, 34);
-/// The ±δ noise band and other quiet fills.
+/// The ± tolerance band and other quiet fills.
 pub(super) const BAND: RGBColor = RGBColor(226, 232, 240);
 /// Reference lines (ratio = 1).
 pub(super) const RULE: RGBColor = RGBColor(90, 90, 90);
@@ -21,13 +21,15 @@ pub(super) const RULE: RGBColor = RGBColor(90, 90, 90);
 /// Width in pixels of every chart (the page's content is ~1140 px wide).
 pub(super) const CHART_WIDTH: u32 = 1120;
 
-/// The colour of a verdict's marker.
+/// The colour of a verdict's marker: red and green for the decided
+/// directions, amber for "cannot tell" (it needs attention), grey for "no
+/// regression" (nothing to look at). The CSS uses the same colours.
 pub(super) fn verdict_colour(verdict: Verdict) -> RGBColor {
     match verdict {
         Verdict::Regression => RGBColor(200, 30, 30),
         Verdict::Improvement => RGBColor(30, 140, 60),
-        Verdict::NoChange => RGBColor(120, 120, 120),
-        Verdict::Inconclusive => RGBColor(180, 120, 0),
+        Verdict::NoRegression => RGBColor(120, 120, 120),
+        Verdict::CannotTell => RGBColor(180, 120, 0),
     }
 }
 

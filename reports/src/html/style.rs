@@ -4,7 +4,7 @@
 /// CSS for the report page.
 pub(super) const CSS: &str = r#"
 :root { --base: rgb(31,119,180); --treat: rgb(230,115,0); --ink: #222; --muted: #666;
-  --line: #d9dee5; --pass: #1e8c3c; --fail: #c81e1e; --warn: #b47800; }
+  --line: #d9dee5; --pass: #1e8c3c; --fail: #c81e1e; --warn: #b47800; --none: #6b7280; }
 * { box-sizing: border-box; }
 body { margin: 0; background: #f4f6f8; color: var(--ink);
   font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif; }
@@ -14,11 +14,17 @@ section, header.gate { background: #fff; border: 1px solid var(--line); border-r
 h1 { font-size: 20px; margin: 4px 0 6px; }
 h2 { font-size: 17px; margin: 0 0 10px; }
 h3 { font-size: 14px; margin: 14px 0 6px; }
-header.gate { border-left: 8px solid var(--pass); }
-header.gate.fail { border-left-color: var(--fail); }
-.gate-result { font-size: 22px; font-weight: 700; letter-spacing: .02em; color: var(--pass); }
+header.gate { border-left: 8px solid var(--pass); background: #eef8f1; }
+header.gate.fail { border-left-color: var(--fail); background: #fdeeee; }
+header.gate.cannot-tell { border-left-color: var(--warn); background: #fdf5e3; }
+header.gate.interrupted, header.gate.infrastructure { border-left-color: var(--none); background: #eef0f3; }
+.gate-result { font-size: 22px; font-weight: 700; letter-spacing: .02em; color: var(--pass);
+  overflow-wrap: anywhere; }
 header.gate.fail .gate-result { color: var(--fail); }
-.gate-result .mode { font-size: 14px; font-weight: 600; color: var(--muted); margin-left: 8px; }
+header.gate.cannot-tell .gate-result { color: var(--warn); }
+header.gate.interrupted .gate-result, header.gate.infrastructure .gate-result { color: var(--none); }
+.gate-detail { margin: 4px 0; }
+header.gate .mode { font-size: 13px; font-weight: 600; color: var(--muted); margin: 6px 0 0; }
 .meta { color: var(--muted); margin: 2px 0; }
 .reasons { margin: 8px 0 0; padding-left: 20px; }
 .banner { border-radius: 8px; padding: 12px 18px; margin-bottom: 18px; }
@@ -43,8 +49,8 @@ th, td.num { padding-left: 6px; padding-right: 6px; }
 .verdict { font-weight: 600; white-space: nowrap; }
 .verdict.regression, .status.fail { color: var(--fail); }
 .verdict.improvement, .status.pass { color: var(--pass); }
-.verdict.inconclusive, .status.warn { color: var(--warn); }
-.verdict.no-change { color: var(--muted); }
+.verdict.cannot-tell, .status.warn { color: var(--warn); }
+.verdict.no-regression { color: var(--muted); }
 .advisory { color: var(--muted); font-weight: 400; font-size: 12px; }
 .status { font-weight: 700; }
 table.counters { font-size: 13px; }

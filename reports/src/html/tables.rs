@@ -7,16 +7,30 @@ use std::fmt::Write as _;
 use crate::escape::html as esc;
 use crate::format;
 use crate::model::{AbReport, AssertionRow, MetricRow, TOTAL_METRIC};
-use crate::present::{AssertionStatus, TOP_COUNTERS, counter_ratio, top_counters};
+use crate::present::{
+    AssertionStatus, TOP_COUNTERS, counter_ratio, ratio_cell, shared_level, top_counters,
+};
 
-/// A metric table with the full evidence per row.
+/// What the `p` column holds, for its tooltip.
+const P_TITLE: &str =
+    "one-sided p-value of &quot;the treatment is slower&quot;, Holm-adjusted across gated metrics";
+/// What the `detectable` column holds, for its tooltip (the harness plans for
+/// 90 % power; this is not the interval's level).
+const DETECTABLE_TITLE: &str =
+    "the smallest slowdown this run would catch in 90 % of runs at its noise and iteration count";
+
+/// A metric table with the full evidence per row; the ratio column names
+/// the interval's level, and a row at another level says its own.
 pub(super) fn metric_table(first: &str, rows: &[MetricRow]) -> String {
+    let level = shared_level(rows);
     let mut out = format!(
         "<table><thead><tr><th>{}</th><th class=\"num\">baseline</th><th class=\"num\">treatment</th>\
-         <th class=\"num\">delta</th><th class=\"num\">ratio [90% CI]</th><th class=\"num\">p</th>\
-         <th class=\"num\">Cliff's δ</th><th class=\"num\">slower pairs</th><th>verdict</th><th>reason</th>\
+         <th class=\"num\">delta</th><th class=\"num\">{}</th><th class=\"num\" title=\"{P_TITLE}\">p (slower)</th>\
+         <th class=\"num\">Cliff's δ</th><th class=\"num\">slower pairs</th>\
+         <th class=\"num\" title=\"{DETECTABLE_TITLE}\">detectable</th><th>verdict</th><th>reason</th>\
          </tr></thead><tbody>",
-        esc(first)
+        esc(first),
+        esc(&format::ratio_header(level)),
     );
     for row in rows {
         let class = if row.metric == TOTAL_METRIC {
@@ -35,16 +49,17 @@ pub(super) fn metric_table(first: &str, rows: &[MetricRow]) -> String {
             out,
             "<tr{class}><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
              <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{:+.2}</td>\
-             <td class=\"num\">{}/{}</td><td class=\"verdict {}\">{}{advisory}</td><td class=\"reason\">{}</td></tr>",
+             <td class=\"num\">{}/{}</td><td class=\"num\">{}</td><td class=\"verdict {}\">{}{advisory}</td><td class=\"reason\">{}</td></tr>",
             esc(&row.metric),
             esc(&baseline),
             esc(&treatment),
             esc(&format::signed(row.delta, row.unit)),
-            esc(&format::ratio_with_interval(row)),
+            esc(&ratio_cell(row, level)),
             esc(&format::p_value(row.p_value)),
             row.cliffs_delta,
             row.slower_pairs,
             row.pairs,
+            esc(&format::detectable(row.detectable)),
             row.verdict.as_str().replace(' ', "-"),
             row.verdict,
             esc(&row.reason),

@@ -92,7 +92,15 @@ fn warning_banner_iff_warnings() {
 #[test]
 fn shows_diffs_counters_notes_and_manifest() {
     let page = html::render(&fixture::report());
-    assert!(page.contains("<header class=\"gate fail\">"));
+    assert!(page.contains("<header class=\"gate fail\"><div class=\"gate-result\" role=\"status\">GATE FAIL: regression in "));
+    assert!(page.contains("<strong>Could catch:</strong> at 5 iterations per side"));
+    assert!(
+        !page.contains("Rules out:"),
+        "a failed gate rules nothing out"
+    );
+    assert!(page.contains("<td class=\"verdict cannot-tell\">cannot tell</td>"));
+    assert!(page.contains("<td class=\"verdict no-regression\">no regression</td>"));
+    assert!(page.contains("<th class=\"num\">ratio [90% CI]</th>"));
     assert!(page.contains("<span class=\"del\">-UCT: 99.999999999989 (1 token)</span>"));
     assert!(page.contains("<span class=\"add\">+UCT: 199.999999999989 (2 tokens)</span>"));
     assert!(page.contains("verify_proofs") && !page.contains(">put_entry<"));

@@ -1,6 +1,7 @@
-//! JUnit XML: one suite, one case per gated metric and per assertion.
+//! JUnit XML: one suite, one case per gated metric and per assertion, and a
+//! `gate` case when the run reached no verdict.
 
-use quick_junit::{Report, TestCaseStatus};
+use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus};
 use soakgate_reports::junit;
 use soakgate_reports::model::Verdict;
 
@@ -10,13 +11,23 @@ fn parse(xml: &str) -> Report {
     Report::deserialize_from_str(xml).unwrap_or_else(|e| panic!("invalid junit: {e}\n{xml}"))
 }
 
-fn failure_message<'a>(report: &'a Report, name: &str) -> Option<&'a str> {
-    let case = report.test_suites[0]
+fn case<'a>(report: &'a Report, name: &str) -> &'a TestCase {
+    report.test_suites[0]
         .test_cases
         .iter()
         .find(|case| case.name.as_str() == name)
-        .unwrap_or_else(|| panic!("no test case `{name}`"));
-    match &case.status {
+        .unwrap_or_else(|| panic!("no test case `{name}`"))
+}
+
+fn system_out<'a>(report: &'a Report, name: &str) -> &'a str {
+    case(report, name)
+        .system_out
+        .as_ref()
+        .map_or("", |out| out.as_str())
+}
+
+fn failure_message<'a>(report: &'a Report, name: &str) -> Option<&'a str> {
+    match &case(report, name).status {
         TestCaseStatus::Success { .. } => None,
         TestCaseStatus::NonSuccess { message, .. } => {
             Some(message.as_ref().map_or("", |m| m.as_str()))
@@ -72,7 +83,12 @@ fn failures_carry_the_reason_or_the_diff() {
     assert_eq!(
         failure_message(&parsed, "metric: §D.3 sphere clear"),
         None,
-        "inconclusive is not a failure"
+        "cannot tell is not a failure when the gate failed for other reasons"
+    );
+    assert!(
+        system_out(&parsed, "metric: §D.3 sphere clear").starts_with("WARNING: cannot tell: "),
+        "{}",
+        system_out(&parsed, "metric: §D.3 sphere clear")
     );
     assert_eq!(
         failure_message(&parsed, "assertion: alice-peer1-tokens"),
@@ -99,10 +115,10 @@ fn must_improve_fails_a_total_that_did_not_improve() {
     let mut report = fixture::report();
     report.gate.mode = "must-improve".into();
     for row in &mut report.sections {
-        row.verdict = Verdict::NoChange;
+        row.verdict = Verdict::NoRegression;
     }
     for row in &mut report.resources {
-        row.verdict = Verdict::NoChange;
+        row.verdict = Verdict::NoRegression;
     }
     report.assertions.truncate(5);
     report.assertions[0].baseline_passed = 4;
@@ -125,4 +141,74 @@ fn must_improve_fails_a_total_that_did_not_improve() {
     report.assertions[0].baseline_passed = 5;
     let parsed = parse(&junit::render(&report).unwrap());
     assert_eq!(parsed.test_suites[0].failures, 0);
+}
+
+#[test]
+fn cannot_tell_fails_only_when_configured_to_fail() {
+    let strict = fixture::undecided(fixture::report(), false);
+    let parsed = parse(&junit::render(&strict).unwrap());
+    assert_eq!(
+        failure_message(&parsed, "metric: §D.3 sphere clear"),
+        Some(strict.sections[6].reason.as_str())
+    );
+    assert!(failure_message(&parsed, "metric: §D.4 IPFS-only recovery").is_some());
+    assert_eq!(parsed.test_suites[0].failures, 2);
+
+    let lenient = fixture::undecided(fixture::report(), true);
+    let parsed = parse(&junit::render(&lenient).unwrap());
+    assert_eq!(parsed.test_suites[0].failures, 0);
+    assert_eq!(parsed.test_suites[0].errors, 0);
+    let out = system_out(&parsed, "metric: §D.4 IPFS-only recovery");
+    assert!(
+        out.starts_with("WARNING: cannot tell: upper end unbounded"),
+        "{out}"
+    );
+    assert!(
+        system_out(&parsed, "metric: §1 Peer1 setup").starts_with("no regression: "),
+        "decided metrics carry no warning"
+    );
+}
+
+#[test]
+fn a_run_without_a_verdict_is_an_error_on_the_gate_case() {
+    for (report, kind) in [
+        (fixture::interrupted(fixture::report()), "interrupted"),
+        (infrastructure(), "infrastructure"),
+    ] {
+        let parsed = parse(&junit::render(&report).unwrap());
+        assert_eq!(parsed.test_suites[0].errors, 1, "{kind}");
+        let gate = case(&parsed, junit::GATE_CASE);
+        let TestCaseStatus::NonSuccess {
+            kind: NonSuccessKind::Error,
+            message,
+            ty,
+            ..
+        } = &gate.status
+        else {
+            panic!("{kind}: the gate case is not an error: {:?}", gate.status);
+        };
+        assert_eq!(ty.as_ref().map(|t| t.as_str()), Some(kind));
+        let message = message.as_ref().map_or("", |m| m.as_str());
+        assert!(
+            !message.contains("GATE PASS") && !message.contains("GATE FAIL"),
+            "{message}"
+        );
+    }
+    let parsed = parse(&junit::render(&fixture::report()).unwrap());
+    assert!(
+        parsed.test_suites[0]
+            .test_cases
+            .iter()
+            .all(|case| case.name.as_str() != junit::GATE_CASE),
+        "a decided gate has no gate case"
+    );
+}
+
+fn infrastructure() -> soakgate_reports::AbReport {
+    let mut report = fixture::interrupted(fixture::report());
+    report.gate.status = soakgate_reports::model::GateStatus::Infrastructure;
+    report.gate.exit_code = 3;
+    report.gate.headline =
+        "INFRASTRUCTURE FAILURE: testnet did not start; no verdict on either branch".into();
+    report
 }

@@ -1,6 +1,7 @@
 //! Integration tests of every renderer against one realistic fixture.
 
 mod fixture;
+mod gate;
 mod html;
 mod junit;
 mod markdown;

@@ -1,4 +1,5 @@
-//! The terminal table has the seed's shape and ends with one verdict line.
+//! The terminal output opens with the gate's headline, has the seed's
+//! table shape and ends with one verdict line.
 
 use soakgate_reports::terminal;
 
@@ -27,7 +28,13 @@ fn section_table_has_the_seed_shape() {
     );
     assert_eq!(
         cells(line_starting(&text, "§1 Peer1 setup")),
-        ["§1 Peer1 setup", "55.0 s", "58.0 s", "+3.0 s", "no change"]
+        [
+            "§1 Peer1 setup",
+            "55.0 s",
+            "58.0 s",
+            "+3.0 s",
+            "no regression"
+        ]
     );
     assert_eq!(
         cells(line_starting(&text, "total ")),
@@ -94,26 +101,41 @@ fn assertions_show_pass_rates_and_the_failing_diff() {
 }
 
 #[test]
-fn ends_with_one_verdict_line() {
+fn opens_with_the_headline_and_ends_with_one_verdict_line() {
     let report = fixture::report();
     let text = terminal::render(&report, 100);
-    let gate_lines: Vec<&str> = text.lines().filter(|l| l.starts_with("GATE ")).collect();
-    assert_eq!(gate_lines.len(), 1);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], report.gate.headline);
     assert_eq!(
-        text.lines().last().unwrap(),
-        "GATE FAIL (no-regression): total wall time regressed: 1.28x [1.22, 1.33], lower bound above 1 + δ = 1.05 (and 3 more)"
+        lines[1],
+        format!(
+            "  could catch: {}",
+            report.gate.could_catch.as_deref().unwrap()
+        )
     );
+    assert_eq!(lines[2], "");
+    assert_eq!(lines[3], report.title);
+    assert_eq!(
+        lines.last().copied(),
+        Some(
+            "GATE FAIL (no-regression): total wall time regressed: 1.28x [1.22, 1.33], lower bound above 1 + δ = 1.05 (and 3 more)"
+        )
+    );
+    let gate_lines = lines.iter().filter(|l| l.starts_with("GATE ")).count();
+    assert_eq!(gate_lines, 2, "the headline and the closing line");
     assert!(text.contains("WARNING: baseline run-2: other processes used 38% of the machine"));
     assert!(!text.contains('\u{1b}'), "no ANSI escapes");
 
-    let mut passing = report;
-    passing.gate.passed = true;
-    passing.gate.exit_code = 0;
-    passing.gate.reasons = vec!["no gated metric regressed".into()];
-    let text = terminal::render(&passing, 100);
+    let text = terminal::render(&fixture::passing(report), 100);
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines[0].starts_with("GATE PASS: no regression; rules out"));
+    assert!(lines[1].starts_with("  rules out: a slowdown above 3.2% in any gated metric"));
+    assert!(lines[2].starts_with("  could catch: at 5 iterations per side"));
     assert_eq!(
-        text.lines().last().unwrap(),
-        "GATE PASS (no-regression): no gated metric regressed"
+        lines.last().copied(),
+        Some(
+            "GATE PASS (no-regression): no-regression: none of 12 gated metrics regressed beyond its tolerance"
+        )
     );
 }
 

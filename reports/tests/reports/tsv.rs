@@ -31,11 +31,13 @@ fn compare_has_one_row_per_section_and_parses_back() {
             "ratio",
             "ci_low",
             "ci_high",
+            "ci_level",
+            "detectable",
             "verdict"
         ]
     );
     assert_eq!(table.len(), 1 + report.sections.len());
-    assert!(table.iter().all(|row| row.len() == 8));
+    assert!(table.iter().all(|row| row.len() == 10));
     assert_eq!(table.last().unwrap()[0], "total");
 
     for (cells, row) in table[1..].iter().zip(&report.sections) {
@@ -44,7 +46,8 @@ fn compare_has_one_row_per_section_and_parses_back() {
         assert_eq!(parse(cells[2]), row.treatment_median);
         assert_eq!(parse(cells[3]), row.delta);
         assert!((parse(cells[4]) - row.ratio).abs() < 5e-5);
-        assert_eq!(cells[7], row.verdict.to_string());
+        assert_eq!(parse(cells[7]), row.ci_level);
+        assert_eq!(cells[9], row.verdict.to_string());
     }
     let bob = table.iter().find(|row| row[0] == "§C.2 Bob pays").unwrap();
     assert_eq!(
@@ -56,9 +59,23 @@ fn compare_has_one_row_per_section_and_parses_back() {
             "2.3800",
             "2.1700",
             "2.6100",
+            "0.9000",
+            "1.2710",
             "regression"
         ]
     );
+}
+
+#[test]
+fn the_level_follows_the_rows() {
+    let mut report = fixture::report();
+    for row in &mut report.sections {
+        row.ci_level = 0.95;
+    }
+    let text = tsv::compare(&report);
+    let table = rows(&text);
+    assert_eq!(table[0].join("\t"), tsv::COMPARE_HEADER);
+    assert!(table[1..].iter().all(|row| row[7] == "0.9500"));
 }
 
 #[test]
@@ -71,7 +88,11 @@ fn an_unbounded_interval_is_an_empty_cell() {
         .unwrap();
     assert_eq!(recovery[5], "1.0100");
     assert_eq!(recovery[6], "");
-    assert_eq!(recovery[7], "inconclusive");
+    assert_eq!(
+        recovery[8], "",
+        "nothing is detectable through an unbounded interval"
+    );
+    assert_eq!(recovery[9], "cannot tell");
 }
 
 #[test]
@@ -90,16 +111,22 @@ fn resources_carry_metric_and_unit_first() {
             "ratio",
             "ci_low",
             "ci_high",
+            "ci_level",
+            "detectable",
             "verdict"
         ]
     );
     assert_eq!(table.len(), 1 + report.resources.len());
+    assert!(table.iter().all(|row| row.len() == 11));
+    assert_eq!(table[0].join("\t"), tsv::RESOURCES_HEADER);
     let rss = &table[1];
     assert_eq!(rss[..2], ["peer1 mean RSS", "bytes"]);
     assert!((parse(rss[2]) - report.resources[0].baseline_median).abs() < 1e-3);
     let cpu = table.iter().find(|row| row[0] == "peer1 mean CPU").unwrap();
     assert_eq!(cpu[1], "%");
     assert_eq!(parse(cpu[3]), 163.0);
+    assert_eq!(cpu[8], "0.9000");
+    assert_eq!(cpu.last().copied(), Some("regression"));
 }
 
 #[test]

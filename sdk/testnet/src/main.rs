@@ -16,7 +16,7 @@ const EXIT_INFRASTRUCTURE: u8 = 3;
 #[derive(Debug, Parser)]
 #[command(version, about)]
 struct Args {
-    /// Network profile: a shipped name (realistic, ci, lossy, ideal) or a TOML file.
+    /// Network profile: a shipped name (realistic, ci, quick, lossy, ideal) or a TOML file.
     #[arg(long, default_value = "realistic")]
     profile: String,
     /// Seed for every random delay and fault (overrides the profile's).

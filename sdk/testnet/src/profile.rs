@@ -27,6 +27,7 @@ const BUILTIN_PROFILES: &[(&str, &str)] = &[
     ("ci", include_str!("../profiles/ci.toml")),
     ("ideal", include_str!("../profiles/ideal.toml")),
     ("lossy", include_str!("../profiles/lossy.toml")),
+    ("quick", include_str!("../profiles/quick.toml")),
     ("realistic", include_str!("../profiles/realistic.toml")),
 ];
 
@@ -417,6 +418,16 @@ mod tests {
     }
 
     #[test]
+    fn quick_is_the_ci_shape_ten_times_faster() {
+        let quick = NetworkProfile::load("quick", &[]).unwrap();
+        let ci = NetworkProfile::load("ci", &[]).unwrap();
+        assert_eq!(quick.time_scale, 0.01);
+        assert_eq!(quick.aggregator, ci.aggregator);
+        assert_eq!(quick.gateway, ci.gateway);
+        assert_eq!(quick.relay, ci.relay);
+    }
+
+    #[test]
     fn ci_is_the_realistic_shape_scaled_down() {
         let ci = NetworkProfile::load("ci", &[]).unwrap();
         let realistic = NetworkProfile::load("realistic", &[]).unwrap();
@@ -449,7 +460,7 @@ mod tests {
     fn unknown_profile_lists_the_shipped_ones() {
         let err = NetworkProfile::load("nope", &[]).unwrap_err().to_string();
         assert!(err.contains("`nope`"), "{err}");
-        assert!(err.contains("ci, ideal, lossy, realistic"), "{err}");
+        assert!(err.contains("ci, ideal, lossy, quick, realistic"), "{err}");
     }
 
     #[test]

@@ -1,0 +1,565 @@
+//! `soak power`: what the gate can and cannot see, measured on your own
+//! iterations.
+//!
+//! From a pool of iterations of one variant (an A/A `soak ab`, or `soak run
+//! --iterations N`), draw many A/B runs of `n` iterations a side without
+//! replacement and judge each with the gate's own rule ([`call_family`] over
+//! the gated metrics, as `soak gate` does):
+//!
+//! - unchanged, to count false alarms (any gated regression) and how often
+//!   the gate cannot tell;
+//! - with one metric's treatment values slowed by a factor, to find the
+//!   smallest slowdown caught in 80 % and 90 % of runs. Slowing a section
+//!   adds the same seconds to the total of that iteration, as a real
+//!   slowdown would.
+//!
+//! Every slowdown reuses the same draws (common random numbers), so the
+//! catch rate is monotone in the slowdown and a bisection finds the
+//! smallest one exactly for these draws. Everything is seeded: the same pool
+//! and settings give the same table.
+//!
+//! Resampling whole iterations keeps the correlation between one
+//! iteration's metrics (a slow machine moment slows several sections), which
+//! is what Holm must cope with; it does not keep drift over time, which the
+//! ABBA schedule cancels in a real run.
+
+use rand::{SeedableRng, seq::index::sample};
+use rand_chacha::ChaCha8Rng;
+use serde::Serialize;
+
+use crate::{
+    ab::{
+        gate_config::GateConfig,
+        metrics::{MetricId, MetricKind, extract},
+    },
+    record::IterationRecord,
+    stats::{
+        Alpha, Call, Evidence, LogShift, LookSchedule, Sample, Tolerance, call_family, median,
+    },
+};
+
+/// Why a pool cannot be studied.
+#[derive(Debug, thiserror::Error)]
+pub enum PowerError {
+    /// Too few iterations to draw two sides of the smallest size.
+    #[error(
+        "{have} complete iterations of one variant; power needs at least {need} (2 x the smallest size, {smallest} a side): run `soak run --iterations {need}` or an A/A `soak ab`"
+    )]
+    PoolTooSmall {
+        /// Iterations in the pool.
+        have: usize,
+        /// Iterations needed.
+        need: usize,
+        /// The smallest per-side size asked for.
+        smallest: usize,
+    },
+    /// No gated metric was measured in every iteration.
+    #[error("no gated metric was measured in every iteration of the pool")]
+    NoGatedMetric,
+}
+
+/// One gated metric across the pool.
+#[derive(Debug, Clone)]
+struct PoolMetric {
+    id: MetricId,
+    tolerance: Tolerance,
+    /// One value per pool iteration, all positive.
+    values: Vec<f64>,
+}
+
+/// The gated metrics of a pool of one variant's iterations.
+#[derive(Debug, Clone)]
+pub struct Pool {
+    metrics: Vec<PoolMetric>,
+    total: Option<usize>,
+    size: usize,
+}
+
+impl Pool {
+    /// The gated metrics measured (and positive) in every complete iteration
+    /// of `records`.
+    pub fn from_records(
+        records: &[IterationRecord],
+        config: &GateConfig,
+    ) -> Result<Self, PowerError> {
+        let per_iteration: Vec<_> = records
+            .iter()
+            .map(|r| extract(std::slice::from_ref(r)))
+            .filter(|m| !m.is_empty())
+            .collect();
+        let size = per_iteration.len();
+        let Some(first) = per_iteration.first() else {
+            return Err(PowerError::PoolTooSmall {
+                have: 0,
+                need: 4,
+                smallest: 2,
+            });
+        };
+        let metrics: Vec<PoolMetric> = first
+            .keys()
+            .filter(|id| config.is_gated(id.kind))
+            .filter_map(|id| {
+                let values: Option<Vec<f64>> = per_iteration
+                    .iter()
+                    .map(|m| m.get(id).and_then(|v| v.first().copied()))
+                    .map(|v| v.filter(|x| *x > 0.0 && x.is_finite()))
+                    .collect();
+                Some(PoolMetric {
+                    id: id.clone(),
+                    tolerance: config.tolerance(id.kind),
+                    values: values?,
+                })
+            })
+            .collect();
+        if metrics.is_empty() {
+            return Err(PowerError::NoGatedMetric);
+        }
+        let total = metrics
+            .iter()
+            .position(|m| m.id.kind == MetricKind::TotalTime);
+        Ok(Self {
+            metrics,
+            total,
+            size,
+        })
+    }
+
+    /// Iterations in the pool.
+    pub fn size(&self) -> usize {
+        self.size
+    }
+}
+
+/// What to study.
+#[derive(Debug, Clone)]
+pub struct PowerSettings {
+    /// Resampled runs per size.
+    pub trials: usize,
+    /// Per-side sizes.
+    pub sizes: Vec<usize>,
+    /// Family alpha of a fixed-size gate.
+    pub alpha: Alpha,
+    /// Seed of the draws.
+    pub seed: u64,
+}
+
+impl PowerSettings {
+    /// 1000 runs per size, 3 to 10 a side (as far as the pool allows).
+    pub fn standard(alpha: Alpha) -> Self {
+        Self {
+            trials: 1000,
+            sizes: (3..=10).collect(),
+            alpha,
+            seed: 1,
+        }
+    }
+}
+
+/// The gate as a whole at one size.
+#[derive(Debug, Clone, Serialize)]
+pub struct GateRates {
+    /// Iterations per side.
+    pub per_side: usize,
+    /// Share of unchanged runs with any gated regression.
+    pub false_alarm: f64,
+    /// Share of unchanged runs that cannot tell.
+    pub cannot_tell: f64,
+    /// Share of unchanged runs that pass.
+    pub pass: f64,
+}
+
+/// One metric at one size.
+#[derive(Debug, Clone, Serialize)]
+pub struct MetricRates {
+    /// Iterations per side.
+    pub per_side: usize,
+    /// Share of unchanged runs calling this metric a regression.
+    pub false_alarm: f64,
+    /// Share of runs with a 10 % slowdown of this metric that call it a regression.
+    pub caught_10: f64,
+    /// The same for 20 %.
+    pub caught_20: f64,
+    /// Smallest slowdown (share, 0.07 = 7 %) caught in 80 % of runs; `None`
+    /// above 100 %.
+    pub slowdown_80: Option<f64>,
+    /// Smallest slowdown caught in 90 % of runs.
+    pub slowdown_90: Option<f64>,
+}
+
+/// One gated metric's power table.
+#[derive(Debug, Clone, Serialize)]
+pub struct MetricPower {
+    /// The metric.
+    pub id: MetricId,
+    /// Its shown name.
+    pub metric: String,
+    /// Median over the pool.
+    pub median: f64,
+    /// Coefficient of variation over the pool (sd of logs).
+    pub spread: f64,
+    /// Rates per size.
+    pub rates: Vec<MetricRates>,
+}
+
+/// The adaptive plan (`--iterations auto`) on unchanged runs.
+#[derive(Debug, Clone, Serialize)]
+pub struct AutoRates {
+    /// Looks as per-side sizes.
+    pub looks: Vec<usize>,
+    /// Share of unchanged runs with any gated regression at any look.
+    pub false_alarm: f64,
+    /// Share still undecided at the last look.
+    pub cannot_tell: f64,
+    /// Mean iterations per side spent.
+    pub mean_per_side: f64,
+}
+
+/// Everything `soak power` reports.
+#[derive(Debug, Clone, Serialize)]
+pub struct PowerStudy {
+    /// Iterations in the pool.
+    pub pool_size: usize,
+    /// Resampled runs per size.
+    pub trials: usize,
+    /// Family alpha.
+    pub alpha: f64,
+    /// The gate per size.
+    pub gate: Vec<GateRates>,
+    /// Each gated metric per size.
+    pub metrics: Vec<MetricPower>,
+    /// The adaptive plan, when the pool is deep enough for its cap.
+    pub auto: Option<AutoRates>,
+}
+
+/// Runs the study.
+pub fn study(pool: &Pool, settings: &PowerSettings) -> Result<PowerStudy, PowerError> {
+    let sizes: Vec<usize> = settings
+        .sizes
+        .iter()
+        .copied()
+        .filter(|&n| n >= 2 && 2 * n <= pool.size)
+        .collect();
+    if sizes.is_empty() {
+        let smallest = settings.sizes.iter().copied().min().unwrap_or(3).max(2);
+        return Err(PowerError::PoolTooSmall {
+            have: pool.size,
+            need: 2 * smallest,
+            smallest,
+        });
+    }
+    let mut gate = Vec::new();
+    let mut per_metric: Vec<Vec<MetricRates>> = vec![Vec::new(); pool.metrics.len()];
+    for &n in &sizes {
+        let draws = draws(pool.size, n, settings.trials, settings.seed ^ n as u64);
+        let unchanged: Vec<Vec<Call>> = draws
+            .iter()
+            .map(|d| judge(pool, d, n, None, settings.alpha))
+            .collect();
+        gate.push(gate_rates(n, &unchanged));
+        for (index, rates) in per_metric.iter_mut().enumerate() {
+            let false_alarm = share(&unchanged, |calls| calls[index] == Call::Regression);
+            let caught = |s: f64| caught(pool, &draws, n, index, s, settings.alpha);
+            rates.push(MetricRates {
+                per_side: n,
+                false_alarm,
+                caught_10: caught(0.10),
+                caught_20: caught(0.20),
+                slowdown_80: smallest_caught(&caught, 0.8),
+                slowdown_90: smallest_caught(&caught, 0.9),
+            });
+        }
+    }
+    let metrics = pool
+        .metrics
+        .iter()
+        .zip(per_metric)
+        .map(|(m, rates)| MetricPower {
+            id: m.id.clone(),
+            metric: m.id.name(),
+            median: median(&m.values),
+            spread: log_sd(&m.values),
+            rates,
+        })
+        .collect();
+    Ok(PowerStudy {
+        pool_size: pool.size,
+        trials: settings.trials,
+        alpha: settings.alpha.get(),
+        gate,
+        metrics,
+        auto: auto_rates(pool, settings),
+    })
+}
+
+/// `trials` draws of `2n` distinct pool indices: the first `n` are the
+/// baseline, the rest the treatment.
+fn draws(pool: usize, n: usize, trials: usize, seed: u64) -> Vec<Vec<usize>> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    (0..trials)
+        .map(|_| sample(&mut rng, pool, 2 * n).into_vec())
+        .collect()
+}
+
+/// The gate's calls on one drawn run, with metric `slowed.0`'s treatment
+/// values multiplied by `1 + slowed.1` (and its extra seconds added to the
+/// total when it is a section).
+fn judge(
+    pool: &Pool,
+    draw: &[usize],
+    n: usize,
+    slowed: Option<(usize, f64)>,
+    alpha: Alpha,
+) -> Vec<Call> {
+    let (base, treat) = draw.split_at(n);
+    let evidence: Vec<Evidence> = pool
+        .metrics
+        .iter()
+        .enumerate()
+        .map(|(index, m)| {
+            let b: Vec<f64> = base.iter().map(|&i| m.values[i]).collect();
+            let t: Vec<f64> = treat
+                .iter()
+                .map(|&i| m.values[i] + extra(pool, slowed, index, i))
+                .collect();
+            evidence(&b, &t, m.tolerance)
+        })
+        .collect();
+    call_family(&evidence, alpha)
+        .into_iter()
+        .map(|(call, _, _)| call)
+        .collect()
+}
+
+/// What slowing metric `slowed.0` by `slowed.1` adds to metric `index` in
+/// pool iteration `i`.
+fn extra(pool: &Pool, slowed: Option<(usize, f64)>, index: usize, i: usize) -> f64 {
+    let Some((target, factor)) = slowed else {
+        return 0.0;
+    };
+    let added = pool.metrics[target].values[i] * factor;
+    let section_into_total =
+        pool.total == Some(index) && pool.metrics[target].id.kind == MetricKind::SectionTime;
+    if index == target || section_into_total {
+        added
+    } else {
+        0.0
+    }
+}
+
+fn evidence(b: &[f64], t: &[f64], tolerance: Tolerance) -> Evidence {
+    // Pool values are positive and finite and sides have n >= 2, so these
+    // constructions cannot fail; a failure would only weaken the evidence.
+    match (Sample::new(b.to_vec()), Sample::new(t.to_vec())) {
+        (Ok(b), Ok(t)) => Evidence {
+            shift: LogShift::welch(&b, &t),
+            tolerated: tolerance.share(b.median()),
+            per_side: b.len(),
+        },
+        _ => Evidence {
+            shift: LogShift {
+                log_ratio: 0.0,
+                standard_error: f64::INFINITY,
+                df: 1.0,
+            },
+            tolerated: tolerance.band().get(),
+            per_side: b.len(),
+        },
+    }
+}
+
+fn caught(pool: &Pool, draws: &[Vec<usize>], n: usize, index: usize, s: f64, alpha: Alpha) -> f64 {
+    let calls: Vec<Vec<Call>> = draws
+        .iter()
+        .map(|d| judge(pool, d, n, Some((index, s)), alpha))
+        .collect();
+    share(&calls, |c| c[index] == Call::Regression)
+}
+
+/// The smallest slowdown in (0, 1] whose catch rate reaches `target`, to
+/// 0.1 %; `None` when even doubling does not.
+fn smallest_caught(caught: &dyn Fn(f64) -> f64, target: f64) -> Option<f64> {
+    let (mut low, mut high) = (0.0, 1.0);
+    if caught(high) < target {
+        return None;
+    }
+    while high - low > 0.001 {
+        let mid = (low + high) / 2.0;
+        if caught(mid) >= target {
+            high = mid;
+        } else {
+            low = mid;
+        }
+    }
+    Some(high)
+}
+
+fn gate_rates(n: usize, runs: &[Vec<Call>]) -> GateRates {
+    GateRates {
+        per_side: n,
+        false_alarm: share(runs, |c| c.contains(&Call::Regression)),
+        cannot_tell: share(runs, |c| {
+            !c.contains(&Call::Regression) && c.contains(&Call::CannotTell)
+        }),
+        pass: share(runs, |c| {
+            !c.contains(&Call::Regression) && !c.contains(&Call::CannotTell)
+        }),
+    }
+}
+
+/// The adaptive plan on unchanged runs: one draw of the cap's size per
+/// trial, looked at after each planned size with that look's alpha.
+fn auto_rates(pool: &Pool, settings: &PowerSettings) -> Option<AutoRates> {
+    let plan = LookSchedule::standard(settings.alpha);
+    let cap = plan.cap();
+    if 2 * cap > pool.size {
+        return None;
+    }
+    let draws = draws(pool.size, cap, settings.trials, settings.seed ^ 0xA070);
+    let (mut alarms, mut undecided, mut spent) = (0usize, 0usize, 0usize);
+    for draw in &draws {
+        let (base, treat) = draw.split_at(cap);
+        let mut ended = false;
+        for look in plan.looks() {
+            let n = look.per_side;
+            let sub: Vec<usize> = base[..n].iter().chain(&treat[..n]).copied().collect();
+            let calls = judge(pool, &sub, n, None, look.alpha());
+            if calls.contains(&Call::Regression) {
+                alarms += 1;
+                spent += n;
+                ended = true;
+                break;
+            }
+            if !calls.contains(&Call::CannotTell) {
+                spent += n;
+                ended = true;
+                break;
+            }
+        }
+        if !ended {
+            undecided += 1;
+            spent += cap;
+        }
+    }
+    let trials = draws.len().max(1) as f64;
+    Some(AutoRates {
+        looks: plan.looks().iter().map(|l| l.per_side).collect(),
+        false_alarm: alarms as f64 / trials,
+        cannot_tell: undecided as f64 / trials,
+        mean_per_side: spent as f64 / trials,
+    })
+}
+
+fn share<T>(items: &[T], pred: impl Fn(&T) -> bool) -> f64 {
+    if items.is_empty() {
+        return 0.0;
+    }
+    items.iter().filter(|i| pred(i)).count() as f64 / items.len() as f64
+}
+
+fn log_sd(values: &[f64]) -> f64 {
+    let logs: Vec<f64> = values.iter().map(|v| v.ln()).collect();
+    let n = logs.len() as f64;
+    if n < 2.0 {
+        return 0.0;
+    }
+    let mean = logs.iter().sum::<f64>() / n;
+    (logs.iter().map(|l| (l - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt()
+}
+
+/// A gate configuration that fits the pool's noise.
+#[derive(Debug, Clone, Serialize)]
+pub struct Suggestion {
+    /// Iterations per side at which an unchanged run passes in at least
+    /// [`SUGGEST_PASS_RATE`] of runs (the largest size studied if none).
+    pub per_side: usize,
+    /// The narrowest wall-time band at which it does so at that size.
+    pub time_band: f64,
+    /// The suggestion as `gate.toml` lines with the numbers behind them.
+    pub toml: String,
+}
+
+/// The share of unchanged runs that should pass at the suggested settings.
+pub const SUGGEST_PASS_RATE: f64 = 0.8;
+
+/// Wall-time bands tried, narrowest first.
+const CANDIDATE_BANDS: [f64; 6] = [0.02, 0.03, 0.05, 0.08, 0.10, 0.15];
+
+/// Suggests iterations and a wall-time band from a finished study.
+pub fn suggest(
+    pool: &Pool,
+    config: &GateConfig,
+    settings: &PowerSettings,
+    result: &PowerStudy,
+) -> Suggestion {
+    let fits = |g: &GateRates| g.pass >= SUGGEST_PASS_RATE && g.false_alarm <= result.alpha;
+    let per_side = result
+        .gate
+        .iter()
+        .find(|g| fits(g))
+        .or(result.gate.last())
+        .map_or(5, |g| g.per_side);
+    let draws = draws(pool.size, per_side, settings.trials, settings.seed ^ 0xBA4D);
+    let time_band = CANDIDATE_BANDS
+        .iter()
+        .copied()
+        .find(|&band| {
+            let mut widened = config.clone();
+            widened.noise_band.time = band;
+            let pool = pool.with_config(&widened);
+            let runs: Vec<Vec<Call>> = draws
+                .iter()
+                .map(|d| judge(&pool, d, per_side, None, settings.alpha))
+                .collect();
+            fits(&gate_rates(per_side, &runs))
+        })
+        .unwrap_or(config.noise_band.time);
+    let mut toml = format!(
+        "# Suggested by `soak power` from {} iterations of one variant, {} resampled runs per size.\n",
+        result.pool_size, result.trials
+    );
+    if let Some(g) = result.gate.iter().find(|g| g.per_side == per_side) {
+        toml.push_str(&format!(
+            "# At {per_side} iterations per side with the current settings an unchanged run passes in {:.0}% of runs, cannot tell in {:.0}%, and raises a false alarm in {:.1}%.\n",
+            g.pass * 100.0,
+            g.cannot_tell * 100.0,
+            g.false_alarm * 100.0
+        ));
+    }
+    toml.push_str("# Smallest slowdown caught in 90% of runs at that size:\n");
+    for m in &result.metrics {
+        let at = m.rates.iter().find(|r| r.per_side == per_side);
+        let text = at
+            .and_then(|r| r.slowdown_90)
+            .map_or_else(|| "above 100%".to_owned(), |s| format!("{:.1}%", s * 100.0));
+        toml.push_str(&format!("#   {}: {text}\n", m.metric));
+    }
+    toml.push_str(&format!(
+        "# Run `soak ab --iterations {per_side}` (or `auto`, which looks at 3, 5, 8, 10).\n\
+         min_iterations = {}\nalpha = {}\n\n[noise_band]\ntime = {time_band}\nrss = {}\ncpu = {}\ncounters = {}\n\n[floor]\ntime_ms = {}\nrss_mib = {}\ncpu_pct = {}\ncounters = {}\n",
+        config.min_iterations.min(per_side),
+        config.alpha,
+        config.noise_band.rss,
+        config.noise_band.cpu,
+        config.noise_band.counters,
+        config.floor.time_ms,
+        config.floor.rss_mib,
+        config.floor.cpu_pct,
+        config.floor.counters,
+    ));
+    Suggestion {
+        per_side,
+        time_band,
+        toml,
+    }
+}
+
+impl Pool {
+    /// The same pool judged with another configuration's tolerances.
+    pub fn with_config(&self, config: &GateConfig) -> Pool {
+        let mut pool = self.clone();
+        for m in &mut pool.metrics {
+            m.tolerance = config.tolerance(m.id.kind);
+        }
+        pool
+    }
+}

@@ -1,0 +1,370 @@
+//! The three-outcome rule for one metric, and Holm across a gated family.
+//!
+//! For each metric the evidence is a [`LogShift`] (ratio of geometric means
+//! with Welch's standard error) and a [`Tolerance`] (relative band and
+//! absolute floor, whichever is larger at this metric's size). With one-sided
+//! error rate `alpha`:
+//!
+//! - **regression**: the one-sided p-value of "slower" survives Holm across
+//!   the gated family at `alpha` *and* the estimated ratio is beyond the
+//!   tolerance. Significance against 1 plus a practical size, rather than a
+//!   lower bound beyond the band, is what gives power at 5 a side (a 10 %
+//!   slowdown with a 5 % band and a lower bound required above 1.05 is caught
+//!   in well under half of the gates); the price is a grey zone: a true
+//!   change just inside the band can be called when its estimate lands
+//!   outside. Holm keeps the family-wise chance of any false call at `alpha`
+//!   whatever the metrics' correlation, and the size requirement only
+//!   removes calls.
+//! - **no regression**: the one-sided `1 - alpha` upper bound is inside the
+//!   tolerance. Each gated metric must show this for the gate to pass; an
+//!   intersection-union test, so its false-pass rate is at most `alpha`
+//!   with no multiplicity correction.
+//! - **improvement**: the mirror of regression, with "faster"; it implies no
+//!   regression.
+//! - **cannot tell**: neither; with the iterations per side that would likely
+//!   decide.
+
+use serde::Serialize;
+
+use super::holm::holm_adjust;
+use super::log_t::LogShift;
+use super::params::trim_float;
+use super::planning;
+use super::{Alpha, NoiseBand, StatsError, Verdict};
+
+/// What change a metric tolerates: a relative band and an absolute floor in
+/// the metric's unit, whichever is larger for the metric's size. A 10 ms
+/// section whose ratio is noise neither blocks the gate nor stays undecided.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Tolerance {
+    band: NoiseBand,
+    floor: f64,
+}
+
+impl Tolerance {
+    /// `band` relative, `floor` absolute (finite, at least 0).
+    pub fn new(band: NoiseBand, floor: f64) -> Result<Self, StatsError> {
+        if floor.is_finite() && floor >= 0.0 {
+            Ok(Self { band, floor })
+        } else {
+            Err(StatsError::InvalidFloor { value: floor })
+        }
+    }
+
+    /// A band with no floor.
+    pub fn relative(band: NoiseBand) -> Self {
+        Self { band, floor: 0.0 }
+    }
+
+    /// The relative band.
+    pub fn band(&self) -> NoiseBand {
+        self.band
+    }
+
+    /// The absolute floor, in the metric's unit.
+    pub fn floor(&self) -> f64 {
+        self.floor
+    }
+
+    /// The tolerated share at a baseline of `baseline_median`: the band, or
+    /// the floor as a share, whichever is larger.
+    pub fn share(&self, baseline_median: f64) -> f64 {
+        let floor_share = if baseline_median > 0.0 {
+            self.floor / baseline_median
+        } else {
+            f64::INFINITY
+        };
+        self.band.get().max(floor_share)
+    }
+}
+
+/// One metric's evidence, ready to be judged with its family.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Evidence {
+    /// The log-scale estimate.
+    pub shift: LogShift,
+    /// The tolerated share (see [`Tolerance::share`]).
+    pub tolerated: f64,
+    /// Iterations per side (the larger side), for planning.
+    pub per_side: usize,
+}
+
+impl Evidence {
+    /// A ratio above this is a slowdown beyond tolerance.
+    pub fn slower_limit(&self) -> f64 {
+        1.0 + self.tolerated
+    }
+
+    /// A ratio below this is a speed-up beyond tolerance (0 when the
+    /// tolerance is 100 % or more: no improvement can be called).
+    pub fn faster_limit(&self) -> f64 {
+        (1.0 - self.tolerated).max(0.0)
+    }
+}
+
+/// The verdict on one metric with the numbers behind it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Decision {
+    /// The verdict.
+    pub verdict: Verdict,
+    /// Holm-adjusted p-value of "slower" across the family.
+    pub p_slower_adjusted: f64,
+    /// Holm-adjusted p-value of "faster" across the family.
+    pub p_faster_adjusted: f64,
+    /// One-sided `1 - alpha` upper bound of the ratio.
+    pub upper: f64,
+    /// One-sided `1 - alpha` lower bound of the ratio.
+    pub lower: f64,
+    /// The smallest slowdown (ratio) this test would catch in 90 % of runs
+    /// at this standard error and family size.
+    pub detectable_ratio: f64,
+    /// The verdict in words.
+    pub reason: String,
+}
+
+/// Power the "could have caught" figures are quoted at.
+pub const PLANNING_POWER: f64 = 0.9;
+
+/// The bare outcome of the rule, without plan or words: what `soak power`
+/// needs thousands of times a second, and what [`decide_family`] dresses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Call {
+    /// See [`Verdict::Regression`].
+    Regression,
+    /// See [`Verdict::Improvement`].
+    Improvement,
+    /// See [`Verdict::NoRegression`].
+    NoRegression,
+    /// See [`Verdict::CannotTell`].
+    CannotTell,
+}
+
+/// The rule on a family at one-sided `alpha`, with the Holm-adjusted
+/// p-values of "slower" and "faster" it used.
+pub fn call_family(family: &[Evidence], alpha: Alpha) -> Vec<(Call, f64, f64)> {
+    let slower: Vec<f64> = family.iter().map(|e| e.shift.p_greater()).collect();
+    let faster: Vec<f64> = family.iter().map(|e| e.shift.p_less()).collect();
+    let slower_adjusted = holm_adjust(&slower);
+    let faster_adjusted = holm_adjust(&faster);
+    // Holm's own rule is `adjusted p <= alpha`; the tolerance absorbs float
+    // noise in the product `k * p`.
+    let level = alpha.get() * (1.0 + 1e-9);
+    family
+        .iter()
+        .zip(slower_adjusted.into_iter().zip(faster_adjusted))
+        .map(|(e, (p_slow, p_fast))| {
+            let ratio = e.shift.ratio();
+            let call = if p_slow <= level && ratio > e.slower_limit() {
+                Call::Regression
+            } else if p_fast <= level && ratio < e.faster_limit() {
+                Call::Improvement
+            } else if upper_inside(e, alpha) {
+                Call::NoRegression
+            } else {
+                Call::CannotTell
+            };
+            (call, p_slow, p_fast)
+        })
+        .collect()
+}
+
+/// Whether the one-sided `1 - alpha` upper bound is below the slower limit:
+/// `P(T >= (ln limit - d) / se) < alpha`, a tail probability rather than a
+/// quantile because it is several times cheaper and exactly equivalent.
+fn upper_inside(e: &Evidence, alpha: Alpha) -> bool {
+    let margin = e.slower_limit().ln() - e.shift.log_ratio;
+    if margin <= 0.0 {
+        return false;
+    }
+    e.shift.tail_beyond(margin) < alpha.get()
+}
+
+/// Judges a family of metrics together at one-sided `alpha`: Holm across
+/// the family for the directional claims, and the per-metric upper bound for
+/// "no regression". A family of one is a metric judged on its own (advisory
+/// metrics).
+pub fn decide_family(family: &[Evidence], alpha: Alpha) -> Vec<Decision> {
+    // Holm's strictest step is Bonferroni: the level a lone effect meets.
+    let per_metric = alpha.divided_by(family.len());
+    family
+        .iter()
+        .zip(call_family(family, alpha))
+        .map(|(e, (call, p_slow, p_fast))| {
+            let verdict = match call {
+                Call::Regression => Verdict::Regression,
+                Call::Improvement => Verdict::Improvement,
+                Call::NoRegression => Verdict::NoRegression,
+                Call::CannotTell => Verdict::CannotTell {
+                    iterations_needed: planning::iterations_needed(e, alpha, per_metric),
+                },
+            };
+            let upper = e.shift.upper_bound(alpha);
+            let lower = e.shift.lower_bound(alpha);
+            let detectable_ratio =
+                e.shift
+                    .detectable_ratio(per_metric, e.slower_limit(), PLANNING_POWER);
+            let reason = explain(e, verdict, p_slow, p_fast, alpha, upper, lower);
+            Decision {
+                verdict,
+                p_slower_adjusted: p_slow,
+                p_faster_adjusted: p_fast,
+                upper,
+                lower,
+                detectable_ratio,
+                reason,
+            }
+        })
+        .collect()
+}
+
+/// One sentence ending in the verdict.
+fn explain(
+    e: &Evidence,
+    verdict: Verdict,
+    p_slow: f64,
+    p_fast: f64,
+    alpha: Alpha,
+    upper: f64,
+    lower: f64,
+) -> String {
+    let ratio = e.shift.ratio();
+    let level = percent(alpha.one_sided_level());
+    let tolerance = percent(e.tolerated);
+    let a = trim_float(alpha.get());
+    match verdict {
+        Verdict::Regression => format!(
+            "{} slower (p {} after Holm, <= {a}), beyond the {tolerance} tolerance; {level} lower bound x{}: regression",
+            pct_change(ratio),
+            p_text(p_slow),
+            fmt_ratio(lower)
+        ),
+        Verdict::Improvement => format!(
+            "{} faster (p {} after Holm, <= {a}), beyond the {tolerance} tolerance; {level} upper bound x{}: improvement",
+            pct_change(1.0 / ratio),
+            p_text(p_fast),
+            fmt_ratio(upper)
+        ),
+        Verdict::NoRegression => format!(
+            "{level} upper bound x{} is inside the {tolerance} tolerance (rules out a slowdown above {}): no regression",
+            fmt_ratio(upper),
+            pct_change(upper)
+        ),
+        Verdict::CannotTell { iterations_needed } => {
+            let why = if ratio > e.slower_limit() {
+                format!(
+                    "estimate x{} is beyond the {tolerance} tolerance but not significant (p {} after Holm > {a})",
+                    fmt_ratio(ratio),
+                    p_text(p_slow)
+                )
+            } else {
+                format!(
+                    "estimate x{}, but the {level} upper bound x{} reaches past the {tolerance} tolerance",
+                    fmt_ratio(ratio),
+                    fmt_ratio(upper)
+                )
+            };
+            format!("{why}: cannot tell; {}", plan_text(iterations_needed))
+        }
+    }
+}
+
+/// "about 8 iterations per side would likely decide", or why none would.
+pub(crate) fn plan_text(needed: Option<usize>) -> String {
+    match needed {
+        Some(n) => format!("about {n} iterations per side would likely decide"),
+        None => format!(
+            "even {} iterations per side would likely not decide (effect at the edge of the tolerance)",
+            planning::MAX_PLANNED_PER_SIDE
+        ),
+    }
+}
+
+fn percent(share: f64) -> String {
+    format!("{}%", trim_float(share * 100.0))
+}
+
+/// `1.123` as "12.3%".
+fn pct_change(ratio: f64) -> String {
+    format!("{:.1}%", (ratio - 1.0) * 100.0)
+}
+
+fn fmt_ratio(r: f64) -> String {
+    format!("{r:.3}")
+}
+
+fn p_text(p: f64) -> String {
+    if p < 1e-4 {
+        "< 0.0001".into()
+    } else {
+        format!("{p:.4}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stats::Sample;
+
+    fn evidence(b: &[f64], t: &[f64], tolerated: f64) -> Evidence {
+        let (b, t) = (
+            Sample::new(b.to_vec()).unwrap(),
+            Sample::new(t.to_vec()).unwrap(),
+        );
+        Evidence {
+            shift: LogShift::welch(&b, &t),
+            tolerated,
+            per_side: b.len().max(t.len()),
+        }
+    }
+
+    #[test]
+    fn floor_widens_small_metrics() {
+        let tol = Tolerance::new(NoiseBand::TIME, 0.02).unwrap();
+        assert_eq!(tol.share(10.0), 0.05);
+        assert!((tol.share(0.1) - 0.2).abs() < 1e-12);
+        assert_eq!(tol.share(0.0), f64::INFINITY);
+        assert!(Tolerance::new(NoiseBand::TIME, -1.0).is_err());
+        assert!(Tolerance::new(NoiseBand::TIME, f64::NAN).is_err());
+    }
+
+    #[test]
+    fn clear_slowdown_is_a_regression_alone_and_in_a_family() {
+        let slow = evidence(&[10.0, 10.1, 9.9], &[12.0, 12.1, 11.9], 0.05);
+        let calm = evidence(&[5.0, 5.1, 4.9], &[5.0, 5.05, 4.95], 0.05);
+        let alone = decide_family(&[slow], Alpha::DEFAULT);
+        assert_eq!(alone[0].verdict, Verdict::Regression, "{}", alone[0].reason);
+        let family = decide_family(&[slow, calm], Alpha::DEFAULT);
+        assert_eq!(family[0].verdict, Verdict::Regression);
+        assert_eq!(
+            family[1].verdict,
+            Verdict::NoRegression,
+            "{}",
+            family[1].reason
+        );
+    }
+
+    #[test]
+    fn significant_but_inside_the_tolerance_is_not_a_regression() {
+        // 2 % slower, very tight: significant, but inside a 5 % band.
+        let e = evidence(
+            &[10.0, 10.001, 9.999, 10.0],
+            &[10.2, 10.201, 10.199, 10.2],
+            0.05,
+        );
+        let d = &decide_family(&[e], Alpha::DEFAULT)[0];
+        assert!(d.p_slower_adjusted < 1e-6);
+        assert_eq!(d.verdict, Verdict::NoRegression, "{}", d.reason);
+    }
+
+    #[test]
+    fn noisy_and_unclear_cannot_tell_and_plans() {
+        let e = evidence(&[10.0, 11.0, 9.0], &[10.5, 12.0, 9.5], 0.05);
+        let d = &decide_family(&[e], Alpha::DEFAULT)[0];
+        assert!(
+            matches!(d.verdict, Verdict::CannotTell { .. }),
+            "{}",
+            d.reason
+        );
+        assert!(d.reason.contains("cannot tell"), "{}", d.reason);
+    }
+}
