@@ -22,10 +22,14 @@
 //! iteration's metrics (a slow machine moment slows several sections), which
 //! is what Holm must cope with; it does not keep drift over time, which the
 //! ABBA schedule cancels in a real run.
+//!
+//! The rates come out as the reports crate's rows ([`GateRow`], [`RateRow`],
+//! [`AutoRow`]), which `power.tsv`, the terminal and `power.html` render.
 
 use rand::{SeedableRng, seq::index::sample};
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
+use soakgate_reports::power::{AutoRow, GateRow, RateRow};
 
 use crate::{
     ab::{
@@ -34,7 +38,8 @@ use crate::{
     },
     record::IterationRecord,
     stats::{
-        Alpha, Call, Evidence, LogShift, LookSchedule, Sample, Tolerance, call_family, median,
+        Alpha, Call, Evidence, LogShift, LookSchedule, MetricSamples, Sample, Tolerance,
+        call_family, evidence_of, median,
     },
 };
 
@@ -155,37 +160,6 @@ impl PowerSettings {
     }
 }
 
-/// The gate as a whole at one size.
-#[derive(Debug, Clone, Serialize)]
-pub struct GateRates {
-    /// Iterations per side.
-    pub per_side: usize,
-    /// Share of unchanged runs with any gated regression.
-    pub false_alarm: f64,
-    /// Share of unchanged runs that cannot tell.
-    pub cannot_tell: f64,
-    /// Share of unchanged runs that pass.
-    pub pass: f64,
-}
-
-/// One metric at one size.
-#[derive(Debug, Clone, Serialize)]
-pub struct MetricRates {
-    /// Iterations per side.
-    pub per_side: usize,
-    /// Share of unchanged runs calling this metric a regression.
-    pub false_alarm: f64,
-    /// Share of runs with a 10 % slowdown of this metric that call it a regression.
-    pub caught_10: f64,
-    /// The same for 20 %.
-    pub caught_20: f64,
-    /// Smallest slowdown (share, 0.07 = 7 %) caught in 80 % of runs; `None`
-    /// above 100 %.
-    pub slowdown_80: Option<f64>,
-    /// Smallest slowdown caught in 90 % of runs.
-    pub slowdown_90: Option<f64>,
-}
-
 /// One gated metric's power table.
 #[derive(Debug, Clone, Serialize)]
 pub struct MetricPower {
@@ -198,20 +172,7 @@ pub struct MetricPower {
     /// Coefficient of variation over the pool (sd of logs).
     pub spread: f64,
     /// Rates per size.
-    pub rates: Vec<MetricRates>,
-}
-
-/// The adaptive plan (`--iterations auto`) on unchanged runs.
-#[derive(Debug, Clone, Serialize)]
-pub struct AutoRates {
-    /// Looks as per-side sizes.
-    pub looks: Vec<usize>,
-    /// Share of unchanged runs with any gated regression at any look.
-    pub false_alarm: f64,
-    /// Share still undecided at the last look.
-    pub cannot_tell: f64,
-    /// Mean iterations per side spent.
-    pub mean_per_side: f64,
+    pub rates: Vec<RateRow>,
 }
 
 /// Everything `soak power` reports.
@@ -224,11 +185,11 @@ pub struct PowerStudy {
     /// Family alpha.
     pub alpha: f64,
     /// The gate per size.
-    pub gate: Vec<GateRates>,
+    pub gate: Vec<GateRow>,
     /// Each gated metric per size.
     pub metrics: Vec<MetricPower>,
     /// The adaptive plan, when the pool is deep enough for its cap.
-    pub auto: Option<AutoRates>,
+    pub auto: Option<AutoRow>,
 }
 
 /// Runs the study.
@@ -248,7 +209,7 @@ pub fn study(pool: &Pool, settings: &PowerSettings) -> Result<PowerStudy, PowerE
         });
     }
     let mut gate = Vec::new();
-    let mut per_metric: Vec<Vec<MetricRates>> = vec![Vec::new(); pool.metrics.len()];
+    let mut per_metric: Vec<Vec<RateRow>> = vec![Vec::new(); pool.metrics.len()];
     for &n in &sizes {
         let draws = draws(pool.size, n, settings.trials, settings.seed ^ n as u64);
         let unchanged: Vec<Vec<Call>> = draws
@@ -259,7 +220,7 @@ pub fn study(pool: &Pool, settings: &PowerSettings) -> Result<PowerStudy, PowerE
         for (index, rates) in per_metric.iter_mut().enumerate() {
             let false_alarm = share(&unchanged, |calls| calls[index] == Call::Regression);
             let caught = |s: f64| caught(pool, &draws, n, index, s, settings.alpha);
-            rates.push(MetricRates {
+            rates.push(RateRow {
                 per_side: n,
                 false_alarm,
                 caught_10: caught(0.10),
@@ -346,15 +307,18 @@ fn extra(pool: &Pool, slowed: Option<(usize, f64)>, index: usize, i: usize) -> f
     }
 }
 
+/// The gate's own evidence ([`evidence_of`], as `soak gate` builds it).
 fn evidence(b: &[f64], t: &[f64], tolerance: Tolerance) -> Evidence {
-    // Pool values are positive and finite and sides have n >= 2, so these
-    // constructions cannot fail; a failure would only weaken the evidence.
+    // Pool values are positive and finite and sides have n >= 2, so the
+    // samples cannot be refused; if they were, the metric would count as
+    // undecided rather than invent evidence.
     match (Sample::new(b.to_vec()), Sample::new(t.to_vec())) {
-        (Ok(b), Ok(t)) => Evidence {
-            shift: LogShift::welch(&b, &t),
-            tolerated: tolerance.share(b.median()),
-            per_side: b.len(),
-        },
+        (Ok(baseline), Ok(treatment)) => evidence_of(&MetricSamples {
+            name: "",
+            baseline: &baseline,
+            treatment: &treatment,
+            tolerance,
+        }),
         _ => Evidence {
             shift: LogShift {
                 log_ratio: 0.0,
@@ -393,8 +357,8 @@ fn smallest_caught(caught: &dyn Fn(f64) -> f64, target: f64) -> Option<f64> {
     Some(high)
 }
 
-fn gate_rates(n: usize, runs: &[Vec<Call>]) -> GateRates {
-    GateRates {
+fn gate_rates(n: usize, runs: &[Vec<Call>]) -> GateRow {
+    GateRow {
         per_side: n,
         false_alarm: share(runs, |c| c.contains(&Call::Regression)),
         cannot_tell: share(runs, |c| {
@@ -408,7 +372,7 @@ fn gate_rates(n: usize, runs: &[Vec<Call>]) -> GateRates {
 
 /// The adaptive plan on unchanged runs: one draw of the cap's size per
 /// trial, looked at after each planned size with that look's alpha.
-fn auto_rates(pool: &Pool, settings: &PowerSettings) -> Option<AutoRates> {
+fn auto_rates(pool: &Pool, settings: &PowerSettings) -> Option<AutoRow> {
     let plan = LookSchedule::standard(settings.alpha);
     let cap = plan.cap();
     if 2 * cap > pool.size {
@@ -441,7 +405,7 @@ fn auto_rates(pool: &Pool, settings: &PowerSettings) -> Option<AutoRates> {
         }
     }
     let trials = draws.len().max(1) as f64;
-    Some(AutoRates {
+    Some(AutoRow {
         looks: plan.looks().iter().map(|l| l.per_side).collect(),
         false_alarm: alarms as f64 / trials,
         cannot_tell: undecided as f64 / trials,
@@ -491,7 +455,7 @@ pub fn suggest(
     settings: &PowerSettings,
     result: &PowerStudy,
 ) -> Suggestion {
-    let fits = |g: &GateRates| g.pass >= SUGGEST_PASS_RATE && g.false_alarm <= result.alpha;
+    let fits = |g: &GateRow| g.pass >= SUGGEST_PASS_RATE && g.false_alarm <= result.alpha;
     let per_side = result
         .gate
         .iter()
@@ -533,11 +497,15 @@ pub fn suggest(
             .map_or_else(|| "above 100%".to_owned(), |s| format!("{:.1}%", s * 100.0));
         toml.push_str(&format!("#   {}: {text}\n", m.metric));
     }
+    let gated: Vec<String> = config.gated.iter().map(|g| format!("{g:?}")).collect();
     toml.push_str(&format!(
         "# Run `soak ab --iterations {per_side}` (or `auto`, which looks at 3, 5, 8, 10).\n\
-         min_iterations = {}\nalpha = {}\n\n[noise_band]\ntime = {time_band}\nrss = {}\ncpu = {}\ncounters = {}\n\n[floor]\ntime_ms = {}\nrss_mib = {}\ncpu_pct = {}\ncounters = {}\n",
+         mode = \"{}\"\nmin_iterations = {}\nalpha = {}\non_inconclusive = \"{}\"\ngated = [{}]\n\n[noise_band]\ntime = {time_band}\nrss = {}\ncpu = {}\ncounters = {}\n\n[floor]\ntime_ms = {}\nrss_mib = {}\ncpu_pct = {}\ncounters = {}\n",
+        config.mode,
         config.min_iterations.min(per_side),
         config.alpha,
+        config.on_inconclusive,
+        gated.join(", "),
         config.noise_band.rss,
         config.noise_band.cpu,
         config.noise_band.counters,

@@ -75,21 +75,15 @@ fn assert_rejudged_identically(out: &Path, ab: &Output, extra: &[&str]) {
     );
 }
 
-/// `soak ab` with the fake peer on both sides, distinguished by env.
-fn fake_ab(
-    out: &Path,
-    iterations: &str,
-    baseline_env: &str,
-    treatment_env: &str,
-    extra: &[&str],
-) -> Output {
+/// The arguments of `soak ab` with the fake peer and testnet on the smoke
+/// scenario, both sides distinguished by env; no `--iterations` (auto).
+fn fake_args(out: &Path, baseline_env: &str, treatment_env: &str) -> Vec<String> {
     let peer = format!("python3 {}", fixture("fake_peer.py").display());
     let testnet = format!("python3 {}", fixture("fake_testnet.py").display());
-    let scenario = smoke();
-    let mut args = vec![
+    [
         "ab",
         "--scenario",
-        &scenario,
+        &smoke(),
         "--peer-cmd",
         &peer,
         "--testnet-cmd",
@@ -98,14 +92,27 @@ fn fake_ab(
         baseline_env,
         "--treatment-env",
         treatment_env,
-        "--iterations",
-        iterations,
         "--interval-ms",
         "200",
         "--out",
         out.to_str().unwrap(),
-    ];
-    args.extend_from_slice(extra);
+    ]
+    .map(str::to_owned)
+    .to_vec()
+}
+
+/// `soak ab` with the fake peer on both sides, distinguished by env.
+fn fake_ab(
+    out: &Path,
+    iterations: &str,
+    baseline_env: &str,
+    treatment_env: &str,
+    extra: &[&str],
+) -> Output {
+    let mut args = fake_args(out, baseline_env, treatment_env);
+    args.extend(["--iterations", iterations].map(str::to_owned));
+    args.extend(extra.iter().map(|s| (*s).to_owned()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let output = soak_in(None, &args, &[]);
     assert_rejudged_identically(out, &output, extra);
     output
@@ -258,27 +265,13 @@ fn auto_iterations_stop_at_the_first_look_that_decides() {
 fn auto_is_the_default_and_an_unchanged_branch_passes_once_decided() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("auto-aa");
-    let peer = format!("python3 {}", fixture("fake_peer.py").display());
-    let testnet = format!("python3 {}", fixture("fake_testnet.py").display());
-    let scenario = smoke();
     // No --iterations: auto is the default.
-    let args = [
-        "ab",
-        "--scenario",
-        &scenario,
-        "--peer-cmd",
-        &peer,
-        "--testnet-cmd",
-        &testnet,
-        "--baseline-env",
+    let args = fake_args(
+        &out,
         "FAKE_PEER_OP_DELAY_S=0.05",
-        "--treatment-env",
         "FAKE_PEER_OP_DELAY_S=0.05",
-        "--interval-ms",
-        "200",
-        "--out",
-        out.to_str().unwrap(),
-    ];
+    );
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let output = soak_in(None, &args, &[]);
     assert_rejudged_identically(&out, &output, &[]);
     assert_eq!(output.status.code(), Some(0), "{}", text(&output));
@@ -668,4 +661,176 @@ fn a_real_slower_treatment_fails_the_gate_at_the_default_settings() {
     );
     let headline = verdict["gate"]["headline"].as_str().unwrap();
     assert!(headline.contains("§C.2"), "{headline}");
+}
+
+#[test]
+fn soak_power_measures_the_gate_on_a_pool_and_refuses_two_variants() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("pool");
+    // An A/A pool of 12 iterations: every op takes 30 ms on both sides.
+    let output = fake_ab(
+        &out,
+        "6",
+        "FAKE_PEER_OP_DELAY_S=0.03",
+        "FAKE_PEER_OP_DELAY_S=0.03",
+        &[],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let power = soak_in(
+        None,
+        &["power", out.to_str().unwrap(), "--trials", "200"],
+        &[],
+    );
+    assert_eq!(power.status.code(), Some(0), "{}", text(&power));
+    let table = String::from_utf8_lossy(&power.stdout).to_string();
+    assert!(table.contains("unchanged runs (A/A)"), "{table}");
+    assert!(table.contains("suggested gate configuration"), "{table}");
+    for file in [
+        "power.tsv",
+        "power.html",
+        "power.json",
+        "gate-suggested.toml",
+    ] {
+        assert!(out.join(file).exists(), "{file} missing");
+    }
+    let tsv = std::fs::read_to_string(out.join("power.tsv")).unwrap();
+    let header: Vec<&str> = tsv.lines().next().unwrap().split('\t').collect();
+    let col = |name: &str| header.iter().position(|h| *h == name).unwrap();
+    let rows: Vec<Vec<&str>> = tsv
+        .lines()
+        .skip(1)
+        .map(|l| l.split('\t').collect())
+        .collect();
+    // 12 iterations allow 3 to 6 a side.
+    let sizes: std::collections::BTreeSet<&str> = rows.iter().map(|r| r[col("per_side")]).collect();
+    assert_eq!(
+        sizes.into_iter().collect::<Vec<_>>(),
+        vec!["3", "4", "5", "6"]
+    );
+    for row in &rows {
+        let false_alarm: f64 = row[col("gate_false_alarm")].parse().unwrap();
+        assert!(false_alarm <= 0.05, "A/A false alarms above alpha: {row:?}");
+    }
+    // The total is under 0.1 s here, so the 25 ms floor is its tolerance;
+    // on this quiet pool, 6 a side catch any slowdown just beyond it.
+    let total_at_6 = rows
+        .iter()
+        .find(|r| r[0] == "total" && r[col("per_side")] == "6")
+        .unwrap();
+    let median: f64 = total_at_6[col("median")].parse().unwrap();
+    let tolerance = (0.025 / median).max(0.05);
+    let caught_at: f64 = total_at_6[col("slowdown_90")].parse().unwrap();
+    assert!(
+        caught_at > tolerance && caught_at < tolerance + 0.05,
+        "tolerance {tolerance}: {total_at_6:?}"
+    );
+    // The suggestion is a gate config soak accepts.
+    let suggested = out.join("gate-suggested.toml");
+    let config = std::fs::read_to_string(&suggested).unwrap();
+    assert!(config.contains("[noise_band]"), "{config}");
+    let check = soak_in(
+        None,
+        &[
+            "gate",
+            out.to_str().unwrap(),
+            "--gate-config",
+            suggested.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(
+        matches!(check.status.code(), Some(0 | 1)),
+        "{}",
+        text(&check)
+    );
+
+    // Iterations of two different variants are not one variant's noise.
+    let ab = dir.path().join("ab");
+    let output = fake_ab(
+        &ab,
+        "3",
+        "FAKE_PEER_OP_DELAY_S=0.01",
+        "FAKE_PEER_OP_DELAY_S=0.02",
+        &[],
+    );
+    assert!(
+        matches!(output.status.code(), Some(0 | 1)),
+        "{}",
+        text(&output)
+    );
+    let refused = soak_in(None, &["power", ab.to_str().unwrap()], &[]);
+    assert_eq!(refused.status.code(), Some(2), "{}", text(&refused));
+    let message = String::from_utf8_lossy(&refused.stderr).to_string();
+    assert!(message.contains("one variant"), "{message}");
+    // Too few trials to mean anything: refused with the flag named.
+    let few = soak_in(
+        None,
+        &["power", out.to_str().unwrap(), "--trials", "3"],
+        &[],
+    );
+    assert_eq!(few.status.code(), Some(2));
+    assert!(text(&few).contains("--trials"), "{}", text(&few));
+}
+
+#[test]
+fn an_interrupted_ab_is_partial_evidence_in_every_report_and_exits_130() {
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("int");
+    // The treatment hangs on its first faucet: the baseline's first
+    // iteration is complete, the treatment's never ends.
+    let mut args = fake_args(
+        &out,
+        "FAKE_PEER_OP_DELAY_S=0.01",
+        "FAKE_PEER_HANG_ON=faucet",
+    );
+    args.extend(["--iterations", "3"].map(str::to_owned));
+    let child = Command::new(assert_cmd::cargo::cargo_bin("soak"))
+        .args(&args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let log = out.join("treatment/run-1/script.log");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !std::fs::read_to_string(&log)
+        .unwrap_or_default()
+        .contains("\"op\":\"faucet\"")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the treatment never reached faucet"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(130), "{}", text(&output));
+    let verdict = verdict(&out);
+    assert_eq!(verdict["gate"]["status"], "interrupted");
+    assert_eq!(verdict["gate"]["passed"], false);
+    let stdout = String::from_utf8_lossy(&output.stdout).to_string();
+    assert!(
+        stdout.starts_with("INTERRUPTED: partial evidence"),
+        "{stdout}"
+    );
+    let summary = std::fs::read_to_string(out.join("summary.md")).unwrap();
+    let first = summary.lines().next().unwrap();
+    assert!(first.contains("INTERRUPTED: partial evidence"), "{first}");
+    for report in ["summary.md", "report.html", "junit.xml"] {
+        let body = std::fs::read_to_string(out.join(report)).unwrap();
+        assert!(
+            !body.contains("GATE PASS") && !body.contains("GATE FAIL"),
+            "{report}: {body}"
+        );
+        assert!(body.to_lowercase().contains("interrupted"), "{report}");
+    }
+    // Re-judged, it stays interrupted: same bytes, same exit code.
+    assert_rejudged_identically(&out, &output, &[]);
 }

@@ -65,7 +65,7 @@ pub fn render(report: &AbReport) -> Result<String, ReportError> {
     Ok(document.to_string()?)
 }
 
-/// The status as `report.json` spells it, for scripts reading the properties.
+/// The status as `verdict.json` spells it, for scripts reading the properties.
 fn status_name(status: GateStatus) -> &'static str {
     match status {
         GateStatus::Pass => "pass",

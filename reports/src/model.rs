@@ -4,8 +4,9 @@
 //! [`AbReport`] carries medians, ratios of geometric means, intervals with
 //! their confidence levels, verdicts and the gate's decision as numbers and
 //! words; nothing in this crate recomputes them. The model is
-//! `Serialize + Deserialize` so the harness can save it (e.g. as
-//! `report.json` in the run folder) and `soak gate` can re-render it later.
+//! `Serialize + Deserialize` so tests and tools can keep a report as JSON;
+//! `soak gate` does not read it back but re-judges from the iteration
+//! records, so a re-render always reflects the current gate.
 //!
 //! ```
 //! use soakgate_reports::model::{AbReport, Verdict};

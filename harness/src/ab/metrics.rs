@@ -214,3 +214,55 @@ pub fn extract(records: &[IterationRecord]) -> MetricValues {
     }
     values
 }
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// A completed iteration with one section (`§C.2`, 2 s) and counters in
+    /// that section (`pin_car`) and over the whole run (`flush total`).
+    pub(crate) fn record_with_counters() -> IterationRecord {
+        let counter = |section: &str, counter: &str, count: u64, total_ms: f64| {
+            serde_json::json!({"section": section, "role": crate::counters::ALL_ROLES,
+                "counter": counter, "count": count, "total_ms": total_ms, "max_ms": 1.0})
+        };
+        serde_json::from_value(serde_json::json!({
+            "schema_version": 1, "branch": "baseline", "iteration": 1,
+            "status": {"kind": "passed"}, "started_at": "2026-11-30T00:00:00Z",
+            "total_seconds": 2.0,
+            "sections": [{"id": "C.2", "title": "Bob pays", "seconds": 2.0, "status": "PASS",
+                "failure": null, "started_at": null, "ended_at": null}],
+            "assertions": [], "resources": [], "contamination": null,
+            "counters": [
+                counter("§C.2", "pin_car", 3, 30.0),
+                counter(crate::counters::RUN_TOTAL, "flush total", 5, 50.0)
+            ],
+            "peers": {}, "testnet_metrics": null
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn counters_keep_their_section_and_name_whole() {
+        let values = extract(&[record_with_counters()]);
+        let ids: Vec<&MetricId> = values.keys().collect();
+        let run_total = ids
+            .iter()
+            .find(|id| id.kind == MetricKind::CounterTime && id.order == usize::MAX)
+            .unwrap();
+        assert_eq!(
+            run_total.section,
+            Some(SectionRef::Span(crate::counters::RUN_TOTAL.into()))
+        );
+        // A counter name with a space stays one name; nothing is split.
+        assert_eq!(run_total.counter.as_deref(), Some("flush total"));
+        assert_eq!(run_total.name(), "(run total) flush total ms");
+        let in_section = ids
+            .iter()
+            .find(|id| id.kind == MetricKind::CounterCount && id.order == 0)
+            .unwrap();
+        assert_eq!(in_section.section.as_ref().unwrap().label(), "§C.2");
+        assert_eq!(in_section.name(), "§C.2 pin_car count");
+        assert_eq!(values[*in_section], vec![3.0]);
+    }
+}

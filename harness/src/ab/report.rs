@@ -346,3 +346,37 @@ pub fn write_all(dir: &Path, report: &AbReport, judgement: &Judgement) -> std::i
     crate::record::write_json(&dir.join("verdict.json"), judgement)?;
     Ok(terminal::render(report, 100))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ab::{
+        compare::{JudgeSettings, judge},
+        gate_config::{DEFAULT_GATE_TOML, GateConfig},
+    };
+
+    #[test]
+    fn counter_rows_come_from_typed_ids_not_display_names() {
+        let record = crate::ab::metrics::tests::record_with_counters();
+        let config = GateConfig::parse("gate.toml", DEFAULT_GATE_TOML).unwrap();
+        let records = vec![record.clone(), record];
+        let settings = JudgeSettings {
+            alpha: 0.05,
+            interrupted: false,
+        };
+        let judgement = judge(&records, &records, &config, settings);
+        let rows = counter_rows(&judgement);
+        assert_eq!(rows.len(), 2, "{rows:?}");
+        // Scenario order first, the run total last; names kept whole.
+        assert_eq!(
+            (rows[0].section.as_str(), rows[0].counter.as_str()),
+            ("§C.2", "pin_car")
+        );
+        assert_eq!(rows[1].section, "(run total)");
+        assert_eq!(rows[1].counter, "flush total");
+        assert_eq!(
+            (rows[1].baseline_count, rows[1].baseline_total_ms),
+            (5.0, 50.0)
+        );
+    }
+}

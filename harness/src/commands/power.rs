@@ -98,23 +98,14 @@ pub fn run(options: &PowerOptions) -> Result<PowerOutcome, CommandError> {
 
 /// The study in the reports crate's model.
 pub fn report_model(options: &PowerOptions, outcome: &PowerOutcome) -> PowerReport {
-    use soakgate_reports::power::{AutoRow, GateRow, MetricPowerRow, RateRow};
+    use soakgate_reports::power::MetricPowerRow;
     let s = &outcome.study;
     PowerReport {
         source: options.dir.display().to_string(),
         pool_size: s.pool_size,
         trials: s.trials,
         alpha: s.alpha,
-        gate: s
-            .gate
-            .iter()
-            .map(|g| GateRow {
-                per_side: g.per_side,
-                false_alarm: g.false_alarm,
-                cannot_tell: g.cannot_tell,
-                pass: g.pass,
-            })
-            .collect(),
+        gate: s.gate.clone(),
         metrics: s
             .metrics
             .iter()
@@ -122,26 +113,10 @@ pub fn report_model(options: &PowerOptions, outcome: &PowerOutcome) -> PowerRepo
                 metric: m.metric.clone(),
                 median: m.median,
                 spread: m.spread,
-                rates: m
-                    .rates
-                    .iter()
-                    .map(|r| RateRow {
-                        per_side: r.per_side,
-                        false_alarm: r.false_alarm,
-                        caught_10: r.caught_10,
-                        caught_20: r.caught_20,
-                        slowdown_80: r.slowdown_80,
-                        slowdown_90: r.slowdown_90,
-                    })
-                    .collect(),
+                rates: m.rates.clone(),
             })
             .collect(),
-        auto: s.auto.as_ref().map(|a| AutoRow {
-            looks: a.looks.clone(),
-            false_alarm: a.false_alarm,
-            cannot_tell: a.cannot_tell,
-            mean_per_side: a.mean_per_side,
-        }),
+        auto: s.auto.clone(),
         suggestion: outcome.suggestion.toml.clone(),
     }
 }

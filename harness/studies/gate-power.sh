@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# The gate's false-alarm rate and power on real iterations of the default
+# scenario (docs/statistics.md): record an A/A pool with the README's main
+# job settings, resample it with `soak power` (the gate's own rule), print
+# the table and check the targets.
+#
+#   harness/studies/gate-power.sh                      # 2 x 12 iterations, 1000 runs per size
+#   ITER=6 TRIALS=200 harness/studies/gate-power.sh    # the short form CI runs
+#
+# Environment: ITER (per side), TRIALS, OUT (folder), SOAK_ARGS (extra flags
+# for the A/A run, e.g. "--profile ci --set bundles=10"), BIN (binary folder;
+# built in release when unset).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+ITER=${ITER:-12}
+TRIALS=${TRIALS:-1000}
+OUT=${OUT:-target/gate-study}
+if [ -z "${BIN:-}" ]; then
+  cargo build --release --workspace --locked
+  BIN=target/release
+fi
+
+rm -rf "$OUT"
+mkdir -p "$OUT"
+# A/A: both sides the shipped variant; the gate must pass (exit 0).
+# shellcheck disable=SC2086
+"$BIN/soak" ab --baseline-env SPHERE_PROOF_CHECK=pairwise \
+  --treatment-env SPHERE_PROOF_CHECK=pairwise \
+  --iterations "$ITER" --out "$OUT/pool" --quiet ${SOAK_ARGS:-}
+"$BIN/soak" power "$OUT/pool" --trials "$TRIALS"
+
+# The targets: false alarms <= 5 % at every size studied; at 5 a side (or
+# the largest size the pool allows), a 10 % slowdown of every section of
+# 0.5 s or more caught in >= 90 % and a 20 % one in >= 99 %, the total's
+# 10 % in >= 90 %.
+awk -F'\t' -v iter="$ITER" '
+  NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
+  {
+    n = $col["per_side"]
+    if ($col["gate_false_alarm"] > 0.05) { bad++; print "FAIL false alarm " $col["gate_false_alarm"] " at n=" n }
+    target = (iter >= 5) ? 5 : iter
+    if (n != target) next
+    section = ($1 ~ /^§/) && ($col["median"] >= 0.5)
+    if ((section || $1 == "total") && $col["caught_10pct"] < 0.90) { bad++; print "FAIL 10% of " $1 " caught in " $col["caught_10pct"] " at n=" n }
+    if (section && $col["caught_20pct"] < 0.99) { bad++; print "FAIL 20% of " $1 " caught in " $col["caught_20pct"] " at n=" n }
+    checked++
+  }
+  END {
+    if (checked == 0) { print "FAIL nothing checked"; exit 1 }
+    if (bad > 0) exit 1
+    print "gate study: all targets met (" checked " metrics checked)"
+  }' "$OUT/pool/power.tsv"
