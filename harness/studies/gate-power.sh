@@ -23,11 +23,18 @@ fi
 
 rm -rf "$OUT"
 mkdir -p "$OUT"
-# A/A: both sides the shipped variant; the gate must pass (exit 0).
+# A/A: both sides the shipped variant. This run only records the pool: its
+# own gate may pass (0) or, at a fixed count, not yet tell (1); anything
+# else (usage, infrastructure, interrupted) stops the study.
+code=0
 # shellcheck disable=SC2086
 "$BIN/soak" ab --baseline-env SPHERE_PROOF_CHECK=pairwise \
   --treatment-env SPHERE_PROOF_CHECK=pairwise \
-  --iterations "$ITER" --out "$OUT/pool" --quiet ${SOAK_ARGS:-}
+  --iterations "$ITER" --out "$OUT/pool" --quiet ${SOAK_ARGS:-} || code=$?
+if [ "$code" -gt 1 ]; then
+  echo "gate study: the A/A run failed with exit $code; see $OUT/pool" >&2
+  exit "$code"
+fi
 "$BIN/soak" power "$OUT/pool" --trials "$TRIALS"
 
 # The targets: false alarms <= 5 % at every size studied; at 5 a side (or
