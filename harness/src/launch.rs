@@ -1,7 +1,12 @@
 //! Starting the testnet and the peers of one iteration, bounded in time,
 //! with their output wired to the script log.
 
-use std::{ffi::OsString, path::Path, time::Duration};
+use std::{
+    ffi::OsString,
+    path::Path,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -23,6 +28,10 @@ pub struct InfraError {
     pub role: String,
     /// What happened and, where possible, what fixes it.
     pub message: String,
+    /// The child refused its input (it exited 2, the usage code, before it
+    /// was ready: a bad profile, a bad variant setting): exit 2, not 3.
+    #[serde(default)]
+    pub refused_input: bool,
 }
 
 impl InfraError {
@@ -31,6 +40,7 @@ impl InfraError {
         InfraError {
             role: role.to_owned(),
             message: message.into(),
+            refused_input: false,
         }
     }
 }
@@ -54,7 +64,19 @@ pub struct Testnet {
     pub endpoints: Endpoints,
     /// The network model's time scale (1 if the testnet does not say).
     pub time_scale: f64,
+    /// Whether it serves `/metrics` (so a health probe means something).
+    pub serves_metrics: bool,
+    /// Its last stderr line, for the error when it dies.
+    pub last_words: LastWords,
+    /// Held open: the testnet stops when it closes.
+    _stdin: Option<tokio::process::ChildStdin>,
 }
+
+/// The exit code with which the workspace's daemons refuse their input.
+const USAGE_EXIT: i32 = 2;
+
+/// Set for the testnet: stop when stdin closes (see docs/testnet.md).
+pub const STOP_ON_STDIN_EOF: &str = "SPHERE_STOP_ON_STDIN_EOF";
 
 /// Starts the testnet and waits up to `ready_timeout` for its ready line.
 pub async fn start_testnet(
@@ -65,7 +87,10 @@ pub async fn start_testnet(
     ready_timeout: Duration,
 ) -> Result<Testnet, InfraError> {
     let args = [OsString::from("--profile"), OsString::from(profile)];
-    let (mut child, pipes) = ManagedChild::spawn("testnet", spec, &args, &[], None, groups)
+    // The testnet stops when its stdin closes, so it dies with soak even
+    // when soak is killed outright (SIGKILL closes the pipe).
+    let env = [(STOP_ON_STDIN_EOF.to_owned(), "1".to_owned())];
+    let (mut child, pipes) = ManagedChild::spawn("testnet", spec, &args, &env, None, groups)
         .map_err(|e| {
             InfraError::new(
                 "testnet",
@@ -75,11 +100,15 @@ pub async fn start_testnet(
                 ),
             )
         })?;
-    let ChildPipes { stdout, stderr, .. } = pipes;
+    let ChildPipes {
+        stdin,
+        stdout,
+        stderr,
+    } = pipes;
     let redactor = Redactor::default();
-    if let Some(stderr) = stderr {
-        tee_stderr("testnet", stderr, log.clone(), redactor, None);
-    }
+    let last_words = stderr
+        .map(|stderr| tee_stderr("testnet", stderr, log.clone(), redactor, None))
+        .unwrap_or_default();
     let Some(stdout) = stdout else {
         return Err(InfraError::new("testnet", "stdout was not captured"));
     };
@@ -101,13 +130,24 @@ pub async fn start_testnet(
         Ok(None) => {
             let status = child.wait_for(Duration::from_secs(2)).await;
             child.stop(Duration::from_secs(1)).await;
-            return Err(InfraError::new(
+            // Give the stderr copier a moment to see the last line.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            let refused_input = status.and_then(|s| s.code()) == Some(USAGE_EXIT);
+            let mut error = InfraError::new(
                 "testnet",
-                format!(
-                    "ended ({}) before printing its ready line; see script.log",
-                    describe_exit(status)
-                ),
-            ));
+                match last_words.get() {
+                    Some(words) => format!(
+                        "ended ({}) before printing its ready line: {words}",
+                        describe_exit(status)
+                    ),
+                    None => format!(
+                        "ended ({}) before printing its ready line; see script.log",
+                        describe_exit(status)
+                    ),
+                },
+            );
+            error.refused_input = refused_input;
+            return Err(error);
         }
         Err(_) => {
             child.stop(Duration::from_secs(2)).await;
@@ -127,11 +167,16 @@ pub async fn start_testnet(
             drain_log.line("testnet", '<', &line);
         }
     });
-    let time_scale = fetch_time_scale(&endpoints.gateway).await.unwrap_or(1.0);
+    let announced = fetch_time_scale(&endpoints.gateway).await;
+    let serves_metrics = announced.is_some();
+    let time_scale = announced.unwrap_or(1.0);
     Ok(Testnet {
         child,
         endpoints,
         time_scale,
+        serves_metrics,
+        last_words,
+        _stdin: stdin,
     })
 }
 
@@ -145,6 +190,18 @@ pub async fn fetch_metrics(gateway: &str) -> Option<Value> {
     response.json::<Value>().await.ok()
 }
 
+/// Whether the testnet's gateway answers `/metrics` within `limit`.
+pub async fn answers(gateway: &str, limit: Duration) -> bool {
+    let Ok(client) = reqwest::Client::builder().timeout(limit).build() else {
+        return false;
+    };
+    client
+        .get(format!("{gateway}/metrics"))
+        .send()
+        .await
+        .is_ok_and(|r| r.status().is_success())
+}
+
 async fn fetch_time_scale(gateway: &str) -> Option<f64> {
     fetch_metrics(gateway).await?.get("time_scale")?.as_f64()
 }
@@ -155,6 +212,8 @@ pub struct Peer {
     pub child: ManagedChild,
     /// The protocol connection.
     pub connection: PeerConnection,
+    /// Its last stderr line, for the error when it dies.
+    pub last_words: LastWords,
 }
 
 /// What a peer needs to be started.
@@ -216,39 +275,89 @@ pub fn start_peer(
     let (Some(stdin), Some(stdout)) = (stdin, stdout) else {
         return Err(InfraError::new(launch.role, "pipes were not captured"));
     };
-    if let Some(stderr) = stderr {
-        tee_stderr(
-            launch.role,
-            stderr,
-            log.clone(),
-            redactor.clone(),
-            Some(launch.perf_windows),
-        );
-    }
+    let last_words = stderr
+        .map(|stderr| {
+            tee_stderr(
+                launch.role,
+                stderr,
+                log.clone(),
+                redactor.clone(),
+                Some(launch.perf_windows),
+            )
+        })
+        .unwrap_or_default();
     let connection =
         PeerConnection::start(launch.role, stdin, stdout, log.clone(), redactor.clone());
-    Ok(Peer { child, connection })
+    Ok(Peer {
+        child,
+        connection,
+        last_words,
+    })
+}
+
+/// The last line a child wrote to stderr (scrubbed of secrets): when a child
+/// dies before it is ready, its own last words are the best error message.
+#[derive(Debug, Clone, Default)]
+pub struct LastWords(Arc<Mutex<Option<String>>>);
+
+impl LastWords {
+    /// The last non-empty stderr line that is not a perf window, trimmed
+    /// to one short line.
+    pub fn get(&self) -> Option<String> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn set(&self, line: &str) {
+        let line = line.trim();
+        if line.is_empty() {
+            return;
+        }
+        // A JSON log line: its message field says it best.
+        let text = serde_json::from_str::<Value>(line)
+            .ok()
+            .and_then(|v| {
+                let fields = v.get("fields").unwrap_or(&v);
+                fields
+                    .get("message")
+                    .or_else(|| fields.get("error"))
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+            })
+            .unwrap_or_else(|| line.to_owned());
+        let short: String = text.chars().take(300).collect();
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = Some(short);
+    }
+
+    /// `: <last words>` for an error message, or nothing.
+    pub fn suffix(&self) -> String {
+        self.get().map(|w| format!(": {w}")).unwrap_or_default()
+    }
 }
 
 /// Copies a child's stderr into the script log (scrubbed), picking out perf
-/// windows on the way.
+/// windows on the way; returns the child's last words.
 fn tee_stderr(
     role: &str,
     stderr: tokio::process::ChildStderr,
     log: LogSink,
     redactor: Redactor,
     perf: Option<tokio::sync::mpsc::UnboundedSender<(String, PerfWindow)>>,
-) {
+) -> LastWords {
     let role = role.to_owned();
+    let last = LastWords::default();
+    let words = last.clone();
     tokio::spawn(async move {
         let mut lines = BufReader::new(stderr).lines();
         while let Ok(Some(line)) = lines.next_line().await {
-            if let Some(perf) = &perf
-                && let Some(window) = parse_perf_line(&line)
-            {
-                let _ = perf.send((role.clone(), window));
+            let scrubbed = redactor.scrub_text(&line);
+            match perf.as_ref().zip(parse_perf_line(&line)) {
+                Some((perf, window)) => {
+                    let _ = perf.send((role.clone(), window));
+                }
+                None => words.set(&scrubbed),
             }
-            log.line(&role, '!', &redactor.scrub_text(&line));
+            log.line(&role, '!', &scrubbed);
         }
     });
+    last
 }

@@ -219,6 +219,20 @@ impl ManagedChild {
         self.pgid as u32
     }
 
+    /// Whether it is stopped (SIGSTOP, or a debugger): it can neither
+    /// answer nor die on its own. Read from `/proc/PID/stat`; `false` where
+    /// that cannot be read.
+    pub fn is_stopped(&self) -> bool {
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{}/stat", self.pgid)) else {
+            return false;
+        };
+        // The state follows the parenthesised command name, which may itself
+        // hold spaces and parentheses: split at the last `)`.
+        stat.rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .is_some_and(|state| state == "T" || state == "t")
+    }
+
     /// Its exit status if it has exited.
     pub fn try_status(&mut self) -> Option<ExitStatus> {
         self.child.try_wait().ok().flatten()

@@ -111,6 +111,9 @@ pub struct IterationRecord {
     pub peers: serde_json::Map<String, Value>,
     /// The testnet's `/metrics` at the end (what the network model did).
     pub testnet_metrics: Option<Value>,
+    /// Why the iteration stopped early, typed (with `status` Infrastructure).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<crate::runner::IterationFailure>,
 }
 
 /// Writes `value` as pretty JSON to `path`.

@@ -834,3 +834,73 @@ fn an_interrupted_ab_is_partial_evidence_in_every_report_and_exits_130() {
     // Re-judged, it stays interrupted: same bytes, same exit code.
     assert_rejudged_identically(&out, &output, &[]);
 }
+
+#[test]
+fn a_crash_outside_the_branch_is_re_run_and_never_counted_against_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("retry");
+    let flag = dir.path().join("crashed-once");
+    let treatment = format!(
+        "FAKE_PEER_CRASH_ON=faucet FAKE_PEER_CRASH_ONCE={}",
+        flag.display()
+    );
+    // Two env pairs in one flag value are not split: pass them one by one.
+    let mut args = fake_args(
+        &out,
+        "FAKE_PEER_OP_DELAY_S=0.03",
+        "FAKE_PEER_OP_DELAY_S=0.03",
+    );
+    for pair in treatment.split(' ') {
+        args.extend(["--treatment-env".to_owned(), pair.to_owned()]);
+    }
+    args.extend(["--iterations", "3"].map(str::to_owned));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let output = soak_in(None, &args, &[]);
+    assert_rejudged_identically(&out, &output, &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let verdict = verdict(&out);
+    assert_eq!(verdict["gate"]["status"], "pass");
+    let retried = verdict["retried"].as_array().unwrap();
+    assert_eq!(retried.len(), 1, "{retried:?}");
+    let line = retried[0].as_str().unwrap();
+    assert!(
+        line.starts_with("treatment run-1 re-run after an infrastructure failure")
+            && line.contains("peer1: exited (killed by SIGKILL) while `faucet` was pending in §1"),
+        "{line}"
+    );
+    assert!(out.join("treatment/run-1-failed-1/script.log").exists());
+    assert!(out.join("treatment/run-3/summary-metrics.json").exists());
+    let summary = std::fs::read_to_string(out.join("summary.md")).unwrap();
+    assert!(
+        summary.contains("re-run after an infrastructure failure"),
+        "{summary}"
+    );
+}
+
+#[test]
+fn a_branch_that_keeps_crashing_stops_the_run_with_exit_3_not_a_verdict() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("crashing");
+    let output = fake_ab(
+        &out,
+        "3",
+        "FAKE_PEER_OP_DELAY_S=0.01",
+        "FAKE_PEER_CRASH_ON=faucet",
+        &[],
+    );
+    assert_eq!(output.status.code(), Some(3), "{}", text(&output));
+    let verdict = verdict(&out);
+    assert_eq!(verdict["gate"]["status"], "infrastructure");
+    let headline = verdict["gate"]["headline"].as_str().unwrap();
+    assert!(headline.starts_with("INFRASTRUCTURE FAILURE"), "{headline}");
+    // Two re-runs, then the run stopped: no regression, no failed assertion
+    // was charged to the treatment.
+    assert_eq!(verdict["retried"].as_array().unwrap().len(), 2);
+    for m in verdict["metrics"].as_array().unwrap() {
+        assert_ne!(m["comparison"]["verdict"]["kind"], "regression", "{m}");
+    }
+    for a in verdict["assertions"].as_array().unwrap() {
+        assert_eq!(a["treatment"]["failed"], serde_json::Value::Null, "{a}");
+    }
+    assert!(out.join("treatment/run-1-failed-2").exists());
+}

@@ -406,3 +406,167 @@ fn the_tombstone_overwrite_bug_fails_its_assertion_with_the_diff_and_exit_1() {
         "overwrite"
     );
 }
+
+/// Pids of python processes whose command line contains both words (the
+/// fakes, not the `soak` that names them in its own arguments).
+fn pids_with(marker: &str, word: &str) -> Vec<i32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(Result::ok)
+        .filter_map(|e| {
+            let pid: i32 = e.file_name().to_str()?.parse().ok()?;
+            let raw = std::fs::read(e.path().join("cmdline")).ok()?;
+            let cmdline = String::from_utf8_lossy(&raw).replace('\0', " ");
+            let program = cmdline.split(' ').next().unwrap_or_default();
+            let fake = program.ends_with("python3") || program.contains("python");
+            (fake && cmdline.contains(marker) && cmdline.contains(word)).then_some(pid)
+        })
+        .collect()
+}
+
+/// `soak run` in the background with the fake peer hanging on `faucet`;
+/// returns once the run is stuck there.
+fn stuck_run(test: &str, out: &Path) -> std::process::Child {
+    let marker = marker(test);
+    let scenario = scenario("smoke.toml");
+    let child = std::process::Command::cargo_bin("soak")
+        .unwrap()
+        .args([
+            "run",
+            "--scenario",
+            scenario.to_str().unwrap(),
+            "--peer-cmd",
+            &fake_peer_cmd(&marker),
+            "--testnet-cmd",
+            &fake_testnet_cmd(&marker),
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .env("FAKE_PEER_HANG_ON", "faucet")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let log = out.join("run-1/script.log");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !std::fs::read_to_string(&log)
+        .unwrap_or_default()
+        .contains("\"op\":\"faucet\"")
+    {
+        assert!(Instant::now() < deadline, "the run never reached faucet");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child
+}
+
+#[test]
+fn a_testnet_dying_mid_run_is_its_failure_not_the_branchs() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let child = stuck_run("testnet-dies", &out);
+    let testnet = pids_with(&marker("testnet-dies"), "fake_testnet");
+    assert_eq!(testnet.len(), 1, "{testnet:?}");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(testnet[0]),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    // The watchdog ends the section at once (the step's own timeout is
+    // minutes away), as an infrastructure failure naming the testnet.
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
+    let line = error_line(&output);
+    assert!(
+        line.contains("testnet: exited (killed by SIGKILL) during §1"),
+        "{line}"
+    );
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("run-1/summary-metrics.json")).unwrap())
+            .unwrap();
+    assert_eq!(summary["failure"]["kind"], "testnet_died");
+    assert_eq!(summary["status"]["kind"], "infrastructure");
+    assert_no_orphans(&marker("testnet-dies"));
+}
+
+#[test]
+fn killing_soak_outright_leaves_no_process_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let mut child = stuck_run("sigkill-soak", &out);
+    assert!(!processes_with(&marker("sigkill-soak")).is_empty());
+    child.kill().unwrap();
+    let _ = child.wait();
+    // Peers and testnet see their stdin close and stop; the peer's own
+    // child goes with it.
+    assert_no_orphans(&marker("sigkill-soak"));
+}
+
+#[test]
+fn a_hung_peer_gets_no_shutdown_and_its_end_is_logged() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let output = fake_run(
+        "hung-teardown",
+        &out,
+        &["--step-timeout-ms", "1500"],
+        &[("FAKE_PEER_HANG_ON", "faucet")],
+    );
+    assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
+    let log = std::fs::read_to_string(out.join("run-1/script.log")).unwrap();
+    let teardown = log.split("teardown").nth(1).unwrap_or_default();
+    assert!(
+        !teardown.contains("\"op\":\"shutdown\""),
+        "a hung peer must not cost a shutdown timeout: {teardown}"
+    );
+    assert!(teardown.contains("peer1 ended ("), "{teardown}");
+    assert!(teardown.contains("testnet ended ("), "{teardown}");
+}
+
+#[test]
+fn a_peer_that_offers_no_ops_or_not_the_scenarios_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = fake_run(
+        "no-ops",
+        &dir.path().join("a"),
+        &[],
+        &[("FAKE_PEER_NO_OPS", "1")],
+    );
+    assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
+    assert!(
+        error_line(&output).contains("lists no ops"),
+        "{}",
+        error_line(&output)
+    );
+
+    // An op the peer does not offer is the scenario's mistake: exit 2.
+    let path = dir.path().join("teleport.toml");
+    std::fs::write(
+        &path,
+        "name = \"t\"\n[[peers]]\nname = \"peer1\"\n[[sections]]\nid = \"1\"\ntitle = \"t\"\n[[sections.steps]]\npeer = \"peer1\"\nop = \"teleport\"\n",
+    )
+    .unwrap();
+    let marker = marker("teleport");
+    let output = soak(
+        &[
+            "run",
+            "--scenario",
+            path.to_str().unwrap(),
+            "--peer-cmd",
+            &fake_peer_cmd(&marker),
+            "--testnet-cmd",
+            &fake_testnet_cmd(&marker),
+            "--out",
+            dir.path().join("b").to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(
+        error_line(&output).contains("teleport"),
+        "{}",
+        error_line(&output)
+    );
+}

@@ -184,11 +184,13 @@ pub async fn prepare_from(
     cancel: &CancellationToken,
 ) -> Result<Vec<PreparedBranch>, CommandError> {
     let build_line = settings.build_cmd.as_deref().unwrap_or(DEFAULT_BUILD_CMD);
-    let build_cmd = CommandSpec::parse(build_line)
-        .map_err(|e| CommandError::Usage(format!("--build-cmd: {e}")))?;
+    let build_cmd = parse_command(build_line, "--build-cmd", "cargo build --release")?;
     // Located in each branch's directory once it is built.
-    let built_peer = CommandSpec::parse(settings.peer_cmd.as_deref().unwrap_or(DEFAULT_PEER_CMD))
-        .map_err(|e| CommandError::Usage(format!("--peer-cmd: {e}")))?;
+    let built_peer = parse_command(
+        settings.peer_cmd.as_deref().unwrap_or(DEFAULT_PEER_CMD),
+        "--peer-cmd",
+        DEFAULT_PEER_CMD,
+    )?;
     // Resolve everything before building anything.
     let mut planned = Vec::with_capacity(specs.len());
     for spec in specs {
@@ -197,7 +199,10 @@ pub async fn prepare_from(
     let mut prepared = Vec::with_capacity(planned.len());
     for (mut branch, checkout) in planned {
         if cancel.is_cancelled() {
-            return Err(interrupted(&branch.name));
+            return Err(CommandError::Interrupted(format!(
+                "interrupted before the build of {}",
+                branch.name
+            )));
         }
         let dir = match checkout {
             Checkout::Nothing => {
@@ -218,6 +223,17 @@ pub async fn prepare_from(
         prepared.push(branch);
     }
     Ok(prepared)
+}
+
+/// `line` of `flag` as a command; an empty one is named with the flag and
+/// an example rather than as a bare "empty command".
+fn parse_command(line: &str, flag: &str, example: &str) -> Result<CommandSpec, CommandError> {
+    if line.trim().is_empty() {
+        return Err(CommandError::Usage(format!(
+            "{flag} `{line}`: empty command; give the program and its arguments, e.g. {flag} \"{example}\""
+        )));
+    }
+    CommandSpec::parse(line).map_err(|e| CommandError::Usage(format!("{flag}: {e}")))
 }
 
 /// Checks that a side names something that exists, and fills in all but
@@ -426,8 +442,10 @@ async fn pump(pipe: Option<impl tokio::io::AsyncRead + Unpin>, log: std::fs::Fil
     }
 }
 
+/// Ctrl-C during a build: its own kind, so the binary exits 130 rather
+/// than 3 (nothing broke; the person asked to stop).
 fn interrupted(name: &str) -> CommandError {
-    CommandError::Infrastructure(format!("{name} build: interrupted"))
+    CommandError::Interrupted(format!("interrupted during the build of {name}"))
 }
 
 /// The peer command of a built branch: a relative program that exists in

@@ -44,12 +44,16 @@ pub struct MetricComparison {
 
 /// How a run is judged beyond the gate file: recorded in the manifest so a
 /// re-judge uses exactly the same.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JudgeSettings {
     /// One-sided alpha of the verdicts (the last look's, in an adaptive run).
     pub alpha: f64,
     /// Whether the run was interrupted.
     pub interrupted: bool,
+    /// Iterations re-run after an infrastructure failure, one line each
+    /// (reported, never counted against a branch).
+    #[serde(default)]
+    pub retried: Vec<String>,
 }
 
 /// The whole judgement of an A/B run.
@@ -65,8 +69,10 @@ pub struct Judgement {
     pub metrics: Vec<MetricComparison>,
     /// Every assertion's pass rate per branch.
     pub assertions: Vec<AssertionPassRates>,
-    /// Infrastructure failures seen, one line each.
+    /// Infrastructure failures that stopped the run, one line each.
     pub infrastructure: Vec<String>,
+    /// Iterations re-run after an infrastructure failure, one line each.
+    pub retried: Vec<String>,
     /// Iterations per side that completed.
     pub iterations: (usize, usize),
 }
@@ -284,6 +290,7 @@ pub fn judge(
         metrics,
         assertions,
         infrastructure,
+        retried: settings.retried,
         iterations,
     }
 }

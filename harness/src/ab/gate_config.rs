@@ -76,75 +76,265 @@ pub struct GateConfig {
 /// The metric groups `gated` may name.
 const GROUPS: [&str; 5] = ["total", "sections", "mean_rss", "max_rss", "mean_cpu"];
 
+/// Most iterations per side a gate may demand: more than anyone runs, so
+/// a larger `min_iterations` is a typo, and a gate that always refuses.
+pub const MAX_MIN_ITERATIONS: usize = 1000;
+
+/// Largest floors accepted, per unit: beyond these nothing could ever be a
+/// regression, which is a gate switched off rather than a tolerance.
+const MAX_FLOOR_MS: f64 = 3_600_000.0;
+const MAX_FLOOR_MIB: f64 = 1_048_576.0;
+const MAX_FLOOR_CPU_PCT: f64 = 100_000.0;
+const MAX_FLOOR_COUNTERS: f64 = 1e12;
+
+/// Why a gate configuration cannot be used: one line naming the file (or
+/// flag), the key and the value.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum GateConfigError {
+    /// The file could not be read.
+    #[error("cannot read {what}: {reason}")]
+    Read {
+        /// The file and where it came from: --gate-config `x`, `ci/gate.toml`.
+        what: String,
+        /// What the file system said, and the fix.
+        reason: String,
+    },
+    /// TOML syntax, an unknown or missing key, a wrong type.
+    #[error("{origin}{}: {message}", line.map(|l| format!(":{l}")).unwrap_or_default())]
+    Syntax {
+        /// The file (`ci/gate.toml`, the --gate-config path, or the built-in one).
+        origin: String,
+        /// The 1-based line, when the parser knows it.
+        line: Option<usize>,
+        /// The parser's message, on one line.
+        message: String,
+    },
+    /// A value out of its range, or an unknown group, in a file.
+    #[error("{origin}: {value}")]
+    Invalid {
+        /// The file.
+        origin: String,
+        /// The value and what it should be.
+        value: InvalidValue,
+    },
+}
+
+/// One value of the configuration that is out of range: the key, the
+/// value as read, and what was expected.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("`{key}` `{value}`: expected {expected}")]
+pub struct InvalidValue {
+    /// The key as written in gate.toml (`alpha`, `noise_band.time`).
+    pub key: &'static str,
+    /// The value as read.
+    pub value: String,
+    /// What the key takes, with an example.
+    pub expected: String,
+}
+
+impl InvalidValue {
+    /// The command-line flag that overrides this key, if there is one.
+    pub fn flag(&self) -> Option<&'static str> {
+        Some(match self.key {
+            "alpha" => "--alpha",
+            "min_iterations" => "--min-iterations",
+            "noise_band.time" => "--noise-band-time",
+            "noise_band.rss" => "--noise-band-rss",
+            "floor.time_ms" => "--floor-time-ms",
+            _ => return None,
+        })
+    }
+
+    /// The same problem said of the flag: `--alpha `0.7`: expected ...`.
+    pub fn as_flag(&self) -> String {
+        match self.flag() {
+            Some(flag) => format!("{flag} `{}`: expected {}", self.value, self.expected),
+            None => format!("gate configuration: {self}"),
+        }
+    }
+}
+
+/// What `alpha` takes.
+const EXPECT_ALPHA: &str = "a probability above 0 and below 0.5, e.g. 0.05";
+/// What a noise band takes.
+const EXPECT_BAND: &str = "a share above 0 and below 1, e.g. 0.05 for 5 %";
+/// What `floor.time_ms` takes.
+const EXPECT_FLOOR_TIME: &str = "milliseconds from 0 to 3600000, e.g. 25";
+/// What `min_iterations` takes.
+const EXPECT_MIN_ITERATIONS: &str = "a number of iterations from 2 to 1000, e.g. 3";
+
+/// What the gate flag `flag` takes, worded as [`GateConfig::validate`]
+/// words it, so that `--alpha abc` (which clap cannot parse) and `--alpha
+/// 0.7` (which validate refuses) read alike.
+pub fn flag_expectation(flag: &str) -> Option<&'static str> {
+    Some(match flag {
+        "--alpha" => EXPECT_ALPHA,
+        "--min-iterations" => EXPECT_MIN_ITERATIONS,
+        "--noise-band-time" | "--noise-band-rss" => EXPECT_BAND,
+        "--floor-time-ms" => EXPECT_FLOOR_TIME,
+        _ => return None,
+    })
+}
+
+/// A number as people write it: `0.05`, `5`, `NaN`, `1e300` (never three
+/// hundred digits).
+fn show(x: f64) -> String {
+    if x.is_finite() && x == x.trunc() && x.abs() < 1e15 {
+        format!("{x:.0}")
+    } else {
+        format!("{x:?}")
+    }
+}
+
 impl GateConfig {
     /// Parses `text`; `origin` names it in errors.
-    pub fn parse(origin: &str, text: &str) -> Result<GateConfig, String> {
+    pub fn parse(origin: &str, text: &str) -> Result<GateConfig, GateConfigError> {
         let config: GateConfig = toml::from_str(text).map_err(|e| {
-            let line = e
+            let line = e.span().map(|s| {
+                let before = text.get(..s.start.min(text.len())).unwrap_or(text);
+                before.matches('\n').count() + 1
+            });
+            // The parser's message alone may not name the key ("invalid
+            // type: string, expected f64"), so quote the line it is about.
+            // Only when the error is about one line: a missing key's span
+            // is the whole table, and its first line says nothing.
+            let one_line_span = e
                 .span()
-                .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1)
-                .map(|l| format!(":{l}"))
+                .and_then(|s| text.get(s))
+                .is_some_and(|t| !t.trim().is_empty() && !t.trim_end().contains('\n'));
+            let quoted = line
+                .filter(|_| one_line_span)
+                .and_then(|l| text.lines().nth(l - 1))
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .map(|l| {
+                    let short: String = l.chars().take(60).collect();
+                    let more = if short.len() < l.len() { "..." } else { "" };
+                    format!(" (`{short}{more}`)")
+                })
                 .unwrap_or_default();
-            format!("{origin}{line}: {}", e.message().trim())
+            GateConfigError::Syntax {
+                origin: origin.to_owned(),
+                line,
+                // Some parser messages span lines; the error is one line.
+                message: format!("{}{quoted}", one_line(e.message())),
+            }
         })?;
-        config.validate().map_err(|e| format!("{origin}: {e}"))?;
+        config
+            .validate()
+            .map_err(|value| GateConfigError::Invalid {
+                origin: origin.to_owned(),
+                value,
+            })?;
         Ok(config)
     }
 
     /// `path` if given, else `ci/gate.toml` in the current directory if it
     /// exists, else the built-in defaults.
-    pub fn load(path: Option<&Path>) -> Result<GateConfig, String> {
+    pub fn load(path: Option<&Path>) -> Result<GateConfig, GateConfigError> {
         let local = Path::new("ci/gate.toml");
+        let read = |path: &Path, what: String| {
+            let reason = if path.is_dir() {
+                Err("it is a folder; name a gate.toml file".to_owned())
+            } else {
+                std::fs::read(path).map_err(|e| e.to_string())
+            };
+            reason
+                .and_then(|bytes| {
+                    String::from_utf8(bytes)
+                        .map_err(|_| "not UTF-8 text; a gate configuration is a TOML file".into())
+                })
+                .map_err(|reason| GateConfigError::Read { what, reason })
+        };
         match path {
             Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .map_err(|e| format!("cannot read --gate-config `{}`: {e}", path.display()))?;
-                GateConfig::parse(&path.display().to_string(), &text)
+                let what = format!("--gate-config `{}`", path.display());
+                GateConfig::parse(&path.display().to_string(), &read(path, what)?)
             }
             None if local.is_file() => {
-                let text = std::fs::read_to_string(local)
-                    .map_err(|e| format!("cannot read `ci/gate.toml`: {e}"))?;
+                let text = read(local, "`ci/gate.toml`".into())?;
                 GateConfig::parse("ci/gate.toml", &text)
             }
             None => GateConfig::parse("<built-in gate.toml>", DEFAULT_GATE_TOML),
         }
     }
 
-    /// Checks ranges and group names.
-    pub fn validate(&self) -> Result<(), String> {
+    /// Checks ranges and group names: every key from the file or from a
+    /// flag goes through here.
+    pub fn validate(&self) -> Result<(), InvalidValue> {
+        let bad = |key: &'static str, value: String, expected: &str| InvalidValue {
+            key,
+            value,
+            expected: expected.to_owned(),
+        };
+        // Written as "not inside" so that NaN, which compares false with
+        // everything, is refused too.
         if !(self.alpha > 0.0 && self.alpha < 0.5) {
-            return Err(format!("alpha must be in (0, 0.5), got {}", self.alpha));
+            return Err(bad("alpha", show(self.alpha), EXPECT_ALPHA));
+        }
+        if !(2..=MAX_MIN_ITERATIONS).contains(&self.min_iterations) {
+            return Err(bad(
+                "min_iterations",
+                self.min_iterations.to_string(),
+                EXPECT_MIN_ITERATIONS,
+            ));
         }
         let bands = [
-            ("time", self.noise_band.time),
-            ("rss", self.noise_band.rss),
-            ("cpu", self.noise_band.cpu),
-            ("counters", self.noise_band.counters),
+            ("noise_band.time", self.noise_band.time),
+            ("noise_band.rss", self.noise_band.rss),
+            ("noise_band.cpu", self.noise_band.cpu),
+            ("noise_band.counters", self.noise_band.counters),
         ];
-        for (name, band) in bands {
+        for (key, band) in bands {
             if !(band > 0.0 && band < 1.0) {
-                return Err(format!("noise_band.{name} must be in (0, 1), got {band}"));
+                return Err(bad(key, show(band), EXPECT_BAND));
             }
         }
         let floors = [
-            ("time_ms", self.floor.time_ms),
-            ("rss_mib", self.floor.rss_mib),
-            ("cpu_pct", self.floor.cpu_pct),
-            ("counters", self.floor.counters),
+            (
+                "floor.time_ms",
+                self.floor.time_ms,
+                MAX_FLOOR_MS,
+                "milliseconds",
+                "25",
+            ),
+            (
+                "floor.rss_mib",
+                self.floor.rss_mib,
+                MAX_FLOOR_MIB,
+                "MiB",
+                "2",
+            ),
+            (
+                "floor.cpu_pct",
+                self.floor.cpu_pct,
+                MAX_FLOOR_CPU_PCT,
+                "percent",
+                "5",
+            ),
+            (
+                "floor.counters",
+                self.floor.counters,
+                MAX_FLOOR_COUNTERS,
+                "units",
+                "10",
+            ),
         ];
-        for (name, floor) in floors {
-            if !(floor.is_finite() && floor >= 0.0) {
-                return Err(format!("floor.{name} must be a number >= 0, got {floor}"));
+        for (key, floor, max, unit, example) in floors {
+            if !(floor.is_finite() && (0.0..=max).contains(&floor)) {
+                let expected = match key {
+                    "floor.time_ms" => EXPECT_FLOOR_TIME.to_owned(),
+                    _ => format!("{unit} from 0 to {}, e.g. {example}", show(max)),
+                };
+                return Err(bad(key, show(floor), &expected));
             }
-        }
-        if self.min_iterations < 2 {
-            return Err("min_iterations must be at least 2".into());
         }
         for group in &self.gated {
             if !GROUPS.contains(&group.as_str()) {
-                return Err(format!(
-                    "gated: unknown group `{group}` (known: {})",
-                    GROUPS.join(", ")
+                return Err(bad(
+                    "gated",
+                    group.clone(),
+                    &format!("metric groups among {}", GROUPS.join(", ")),
                 ));
             }
         }
@@ -189,6 +379,15 @@ impl GateConfig {
     }
 }
 
+/// `text` with its lines joined, for messages that must stay one line.
+fn one_line(text: &str) -> String {
+    text.split('\n')
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -211,27 +410,51 @@ mod tests {
 
     #[test]
     fn bad_values_are_named() {
+        let error = |text: &str| GateConfig::parse("g", text).unwrap_err().to_string();
         let text = DEFAULT_GATE_TOML.replace("time = 0.05", "time = 2");
-        assert!(
-            GateConfig::parse("g", &text)
-                .unwrap_err()
-                .contains("noise_band.time")
+        assert_eq!(
+            error(&text),
+            "g: `noise_band.time` `2`: expected a share above 0 and below 1, e.g. 0.05 for 5 %"
         );
         let text = DEFAULT_GATE_TOML.replace("\"mean_rss\"]", "\"speed\"]");
-        assert!(
-            GateConfig::parse("g", &text)
-                .unwrap_err()
-                .contains("`speed`")
-        );
+        assert!(error(&text).contains("`speed`"));
         let text = DEFAULT_GATE_TOML.replace("time_ms = 25", "time_ms = -1");
-        assert!(
-            GateConfig::parse("g", &text)
-                .unwrap_err()
-                .contains("floor.time_ms")
-        );
+        assert!(error(&text).contains("floor.time_ms"));
+        let text = DEFAULT_GATE_TOML.replace("time_ms = 25", "time_ms = 1e300");
+        assert!(error(&text).contains("`1e300`"), "{}", error(&text));
         let text = DEFAULT_GATE_TOML.replace("\"fail\"", "\"maybe\"");
         assert!(GateConfig::parse("g", &text).is_err());
         let text = DEFAULT_GATE_TOML.replace("mode = \"no-regression\"", "mode = \"yolo\"");
-        assert!(GateConfig::parse("g", &text).unwrap_err().starts_with("g:"));
+        assert!(error(&text).starts_with("g:"));
+        let text = DEFAULT_GATE_TOML.replace("min_iterations = 3", "min_iterations = 1");
+        assert!(error(&text).contains("`min_iterations` `1`"));
+    }
+
+    #[test]
+    fn a_bad_override_names_its_flag() {
+        let mut config = GateConfig::parse("g", DEFAULT_GATE_TOML).unwrap();
+        config.alpha = f64::NAN;
+        assert_eq!(
+            config.validate().unwrap_err().as_flag(),
+            "--alpha `NaN`: expected a probability above 0 and below 0.5, e.g. 0.05"
+        );
+        config.alpha = 0.05;
+        config.floor.time_ms = -3.0;
+        assert!(
+            config
+                .validate()
+                .unwrap_err()
+                .as_flag()
+                .starts_with("--floor-time-ms `-3`:")
+        );
+    }
+
+    #[test]
+    fn syntax_errors_stay_on_one_line() {
+        let message = GateConfig::parse("g", "[noise_band\nx = 1\n")
+            .unwrap_err()
+            .to_string();
+        assert!(message.starts_with("g:1: "), "{message}");
+        assert!(!message.contains('\n'), "{message}");
     }
 }

@@ -290,6 +290,7 @@ fn warnings(
         })
         .collect();
     out.extend(judgement.infrastructure.iter().cloned());
+    out.extend(judgement.retried.iter().cloned());
     out
 }
 
@@ -363,6 +364,7 @@ mod tests {
         let settings = JudgeSettings {
             alpha: 0.05,
             interrupted: false,
+            retried: Vec::new(),
         };
         let judgement = judge(&records, &records, &config, settings);
         let rows = counter_rows(&judgement);

@@ -11,7 +11,7 @@ use std::{path::PathBuf, process::ExitCode, time::Duration};
 
 use clap::{Args, Parser, Subcommand};
 use soakgate::{
-    ab::gate_config::GateConfig,
+    ab::gate_config::{self, GateConfig},
     commands::{
         self, CommandError, Common,
         ab::{AbOptions, AbOutcome, Iterations},
@@ -20,7 +20,7 @@ use soakgate::{
     process::ProcessGroups,
     reporter,
     runner::exit_codes,
-    stats::{GateMode, OnCannotTell},
+    stats::{Alpha, GateMode, LookSchedule, OnCannotTell},
 };
 use tokio_util::sync::CancellationToken;
 
@@ -57,10 +57,10 @@ struct PowerArgs {
     #[command(flatten)]
     gate: GateFlags,
     /// Resampled runs per iteration count.
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, default_value_t = 1000, allow_negative_numbers = true)]
     trials: usize,
     /// Seed of the resampling (the same seed gives the same table).
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, allow_negative_numbers = true)]
     seed: u64,
 }
 
@@ -73,19 +73,19 @@ struct GateFlags {
     #[arg(long, value_parser = ["no-regression", "must-improve"])]
     mode: Option<String>,
     /// Override the minimum iterations per side.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     min_iterations: Option<usize>,
     /// Override the family-wise alpha.
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     alpha: Option<f64>,
     /// Override the noise band of wall times (e.g. 0.05).
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     noise_band_time: Option<f64>,
     /// Override the noise band of RSS.
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     noise_band_rss: Option<f64>,
     /// Override the absolute floor of wall times, in milliseconds.
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     floor_time_ms: Option<f64>,
     /// What the gate does when it cannot tell: fail (exit 1) or warn (exit 0).
     #[arg(long, value_parser = ["fail", "warn"])]
@@ -93,9 +93,12 @@ struct GateFlags {
 }
 
 impl GateFlags {
+    /// The gate file with the flags on top, checked as a whole by
+    /// [`GateConfig::validate`]: the file was valid on its own, so a value
+    /// refused now came from a flag, and the message names that flag.
     fn resolve(&self) -> Result<GateConfig, CommandError> {
-        let mut config =
-            GateConfig::load(self.gate_config.as_deref()).map_err(CommandError::Usage)?;
+        let mut config = GateConfig::load(self.gate_config.as_deref())
+            .map_err(|e| CommandError::Usage(e.to_string()))?;
         if let Some(mode) = &self.mode {
             config.mode = if mode == "must-improve" {
                 GateMode::MustImprove
@@ -127,7 +130,7 @@ impl GateFlags {
         }
         config
             .validate()
-            .map_err(|e| CommandError::Usage(format!("gate: {e}")))?;
+            .map_err(|e| CommandError::Usage(e.as_flag()))?;
         Ok(config)
     }
 }
@@ -158,7 +161,7 @@ struct AbArgs {
     treatment_env: Vec<String>,
     /// Iterations per side: `auto` (look at 3, 5, 8, 10 and stop once every
     /// gated metric is decided) or a fixed number.
-    #[arg(long, default_value = "auto")]
+    #[arg(long, default_value = "auto", allow_negative_numbers = true)]
     iterations: String,
 }
 
@@ -196,23 +199,28 @@ struct CommonArgs {
     /// Turn on the peers' perf counters.
     #[arg(long)]
     perf: bool,
-    /// Perf counter window asked of the peers, in milliseconds.
-    #[arg(long, default_value_t = 1000)]
+    /// Perf counter window asked of the peers, in milliseconds (with --perf).
+    #[arg(
+        long,
+        default_value_t = 1000,
+        allow_negative_numbers = true,
+        requires = "perf"
+    )]
     perf_window_ms: u64,
     /// Sampling interval in milliseconds.
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, default_value_t = 1000, allow_negative_numbers = true)]
     interval_ms: u64,
     /// Leave samples of the first SECONDS (times the network's time scale) out of averages.
-    #[arg(long, default_value_t = 30.0)]
+    #[arg(long, default_value_t = 30.0, allow_hyphen_values = true)]
     start_skip: f64,
     /// Flag runs where other processes used more than this share of the machine.
-    #[arg(long, default_value_t = 0.25)]
+    #[arg(long, default_value_t = 0.25, allow_hyphen_values = true)]
     contamination_threshold: f64,
     /// Cap every step's timeout (milliseconds); for tests and quick checks.
-    #[arg(long, hide = true)]
+    #[arg(long, hide = true, allow_negative_numbers = true)]
     step_timeout_ms: Option<u64>,
     /// How long the testnet and peers may take to get ready (milliseconds).
-    #[arg(long, default_value_t = 30_000)]
+    #[arg(long, default_value_t = 30_000, allow_negative_numbers = true)]
     ready_timeout_ms: u64,
     /// Print only the final result.
     #[arg(long)]
@@ -222,17 +230,110 @@ struct CommonArgs {
     json: bool,
 }
 
+/// Most milliseconds a sampling interval or perf window may be: an hour
+/// (one sample per run at most is already useless).
+const MAX_INTERVAL_MS: u64 = 3_600_000;
+/// Most milliseconds a timeout may be: a day. More is a typo, and close
+/// to `u64::MAX` it would overflow the clock arithmetic.
+const MAX_TIMEOUT_MS: u64 = 86_400_000;
+/// Most seconds `--start-skip` may be: a day.
+const MAX_START_SKIP_S: f64 = 86_400.0;
+/// Most iterations `soak run` and `soak ab` accept (each a fresh testnet).
+const MAX_ITERATIONS: usize = 1000;
+/// Most resampled runs `soak power` accepts per iteration count.
+const MAX_TRIALS: usize = 1_000_000;
+
+/// What each numeric flag takes. One wording whether clap cannot parse the
+/// value (`abc`, `-1` for a count, too many digits) or it parses but is out
+/// of range, so a person sees the same fix either way.
+fn expectation(flag: &str) -> Option<&'static str> {
+    Some(match flag {
+        "--interval-ms" => "whole milliseconds from 1 to 3600000, e.g. 1000",
+        "--perf-window-ms" => "whole milliseconds from 1 to 3600000, e.g. 1000",
+        "--ready-timeout-ms" => "whole milliseconds from 1 to 86400000, e.g. 30000",
+        "--step-timeout-ms" => "whole milliseconds from 1 to 86400000, e.g. 10000",
+        "--start-skip" => "seconds from 0 to 86400, e.g. 30",
+        "--contamination-threshold" => "a share between 0 and 1, e.g. 0.25",
+        // `soak ab --iterations` is text (it takes `auto`); this is `soak run`'s.
+        "--iterations" => "a number of iterations from 1 to 1000, e.g. 3",
+        "--trials" => "a number of resampled runs from 10 to 1000000, e.g. 1000",
+        "--seed" => "a whole number from 0 to 18446744073709551615, e.g. 1",
+        other => return gate_config::flag_expectation(other),
+    })
+}
+
+/// What `soak ab --iterations` takes (it is text: `auto` or a number).
+const AB_ITERATIONS: &str = "`auto` or a number of iterations per side from 2 to 1000, e.g. 5";
+
+/// What the other flags that take a value expect, for a flag given
+/// without one.
+fn value_hint(flag: &str) -> Option<&'static str> {
+    Some(match flag {
+        "--out" => "a new folder, e.g. soak-runs/try-1",
+        "--scenario" => "a scenario file, e.g. scenarios/smoke.toml",
+        "--set" => "name=value, e.g. bundles=5",
+        "--profile" => "quick, ci, realistic, lossy, ideal, or a profile file",
+        "--gate-config" => "a gate configuration file, e.g. ci/gate.toml",
+        "--peer-cmd" | "--testnet-cmd" | "--build-cmd" => {
+            "a command line, e.g. \"python3 peer.py\""
+        }
+        "--baseline" | "--treatment" => "a git ref or a checkout folder, e.g. main",
+        "--peer-env" | "--baseline-env" | "--treatment-env" => "KEY=VALUE, e.g. SPHERE_FANOUT=8",
+        "--mode" => "no-regression or must-improve",
+        "--on-inconclusive" => "fail or warn",
+        _ => return None,
+    })
+}
+
+/// `--flag `value`: expected ...`, the one shape of a bad flag value.
+fn bad_value(flag: &str, value: impl std::fmt::Display) -> CommandError {
+    let expected = expectation(flag).unwrap_or("another value");
+    CommandError::Usage(format!("{flag} `{value}`: expected {expected}"))
+}
+
+/// A number as typed: `5`, `0.25`, `NaN`, `1e300` (not 300 digits).
+fn show(x: f64) -> String {
+    if x.is_finite() && x == x.trunc() && x.abs() < 1e15 {
+        format!("{x:.0}")
+    } else {
+        format!("{x:?}")
+    }
+}
+
+/// Milliseconds in `1..=max`.
+fn millis(flag: &str, ms: u64, max: u64) -> Result<Duration, CommandError> {
+    if (1..=max).contains(&ms) {
+        Ok(Duration::from_millis(ms))
+    } else {
+        Err(bad_value(flag, ms))
+    }
+}
+
 impl CommonArgs {
+    /// Checks every flag's value; the first bad one is the error.
     fn into_common(self) -> Result<Common, CommandError> {
-        if !(self.start_skip.is_finite() && self.start_skip >= 0.0) {
-            return Err(CommandError::Usage(
-                "--start-skip must be a number of seconds >= 0".into(),
+        // `contains` is false for NaN, so NaN is refused with the rest.
+        if !(0.0..=MAX_START_SKIP_S).contains(&self.start_skip) {
+            return Err(bad_value("--start-skip", show(self.start_skip)));
+        }
+        if !(0.0..=1.0).contains(&self.contamination_threshold) {
+            return Err(bad_value(
+                "--contamination-threshold",
+                show(self.contamination_threshold),
             ));
         }
-        if self.interval_ms == 0 {
-            return Err(CommandError::Usage(
-                "--interval-ms must be at least 1".into(),
-            ));
+        let interval = millis("--interval-ms", self.interval_ms, MAX_INTERVAL_MS)?;
+        let perf_window = millis("--perf-window-ms", self.perf_window_ms, MAX_INTERVAL_MS)?;
+        let ready_timeout = millis("--ready-timeout-ms", self.ready_timeout_ms, MAX_TIMEOUT_MS)?;
+        let step_timeout = self
+            .step_timeout_ms
+            .map(|ms| millis("--step-timeout-ms", ms, MAX_TIMEOUT_MS))
+            .transpose()?;
+        if self.profile.trim().is_empty() {
+            return Err(CommandError::Usage(format!(
+                "--profile `{}`: expected a network profile (quick, ci, realistic, lossy, ideal) or a profile file",
+                self.profile
+            )));
         }
         Ok(Common {
             scenario: self.scenario,
@@ -242,12 +343,12 @@ impl CommonArgs {
             out: self.out,
             keep: self.keep,
             perf: self.perf,
-            perf_window: Duration::from_millis(self.perf_window_ms.max(1)),
-            interval: Duration::from_millis(self.interval_ms),
+            perf_window,
+            interval,
             start_skip: Duration::from_secs_f64(self.start_skip),
             contamination_threshold: self.contamination_threshold,
-            step_timeout: self.step_timeout_ms.map(Duration::from_millis),
-            ready_timeout: Duration::from_millis(self.ready_timeout_ms.max(1)),
+            step_timeout,
+            ready_timeout,
             quiet: self.quiet,
             json: self.json,
         })
@@ -262,7 +363,7 @@ struct RunArgs {
     #[arg(long)]
     peer_cmd: Option<String>,
     /// Iterations to run.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, allow_negative_numbers = true)]
     iterations: usize,
     /// Extra environment for the peers, e.g. `--peer-env SPHERE_FANOUT=8`; repeatable.
     #[arg(long = "peer-env", value_name = "KEY=VALUE")]
@@ -277,7 +378,10 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
         )
         .init();
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => return flag_error(&error),
+    };
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(error) => {
@@ -312,6 +416,147 @@ async fn dispatch(command: Command) -> u8 {
             eprintln!("soak: {message}");
             exit_codes::INFRASTRUCTURE
         }
+        Err(CommandError::Interrupted(message)) => {
+            eprintln!("soak: {message}");
+            exit_codes::INTERRUPTED
+        }
+    }
+}
+
+/// A flag clap refused, as one line naming the flag, the value and the
+/// fix (clap's own text spans several lines with usage and tips); `--help`
+/// and `--version` print as clap prints them.
+fn flag_error(error: &clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    match error.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+            let _ = error.print();
+            ExitCode::SUCCESS
+        }
+        _ => {
+            eprintln!("soak: {}", flag_error_line(error));
+            ExitCode::from(exit_codes::USAGE)
+        }
+    }
+}
+
+/// The text of [`flag_error`].
+fn flag_error_line(error: &clap::Error) -> String {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    let get = |kind: ContextKind| -> Option<String> {
+        match error.get(kind)? {
+            ContextValue::String(text) => Some(text.clone()),
+            ContextValue::Strings(texts) => Some(texts.join(", ")),
+            ContextValue::StyledStr(text) => Some(text.to_string()),
+            ContextValue::StyledStrs(texts) => Some(
+                texts
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            ),
+            ContextValue::Number(n) => Some(n.to_string()),
+            _ => None,
+        }
+    };
+    // `--interval-ms <INTERVAL_MS>` -> `--interval-ms`.
+    let arg = get(ContextKind::InvalidArg)
+        .map(|a| a.split_whitespace().next().unwrap_or_default().to_owned())
+        .unwrap_or_default();
+    let value = get(ContextKind::InvalidValue).unwrap_or_default();
+    // `args_os`: `args` panics on an argument that is not UTF-8, and this
+    // is the path that reports such an argument.
+    let command = std::env::args_os()
+        .nth(1)
+        .and_then(|c| c.into_string().ok())
+        .filter(|c| ["run", "ab", "gate", "power"].contains(&c.as_str()));
+    let help = match &command {
+        Some(command) => format!("`soak {command} --help` lists its flags"),
+        None => "`soak --help` lists the commands".to_owned(),
+    };
+    let expected = match (command.as_deref(), arg.as_str()) {
+        (Some("ab"), "--iterations") => Some(AB_ITERATIONS),
+        _ => expectation(&arg).or_else(|| value_hint(&arg)),
+    };
+    const RUN_DIR: &str = "missing the run folder: give the folder `soak ab` or `soak run` wrote, e.g. soak-runs/20261125T190000Z";
+    match error.kind() {
+        ErrorKind::InvalidValue if value.is_empty() && arg == "<RUN_DIR>" => RUN_DIR.to_owned(),
+        ErrorKind::InvalidValue if value.is_empty() => match expected {
+            Some(expected) => format!("{arg} needs a value: {expected}"),
+            None => format!("{arg} needs a value; {help}"),
+        },
+        ErrorKind::InvalidValue => match get(ContextKind::ValidValue) {
+            Some(valid) => format!("{arg} `{value}`: expected one of {valid}"),
+            None => format!("{arg} `{value}`: not a value it takes; {help}"),
+        },
+        ErrorKind::ValueValidation => match expected {
+            Some(expected) => format!("{arg} `{value}`: expected {expected}"),
+            None => {
+                let reason = std::error::Error::source(error)
+                    .map(ToString::to_string)
+                    .unwrap_or_else(|| "not a value it takes".into());
+                format!("{arg} `{value}`: {reason}")
+            }
+        },
+        ErrorKind::UnknownArgument => {
+            let what = if arg.starts_with('-') {
+                format!("unknown flag `{arg}`")
+            } else {
+                format!("unexpected argument `{arg}`")
+            };
+            match get(ContextKind::SuggestedArg) {
+                Some(similar) => format!("{what} (did you mean `{similar}`?); {help}"),
+                None => format!("{what}; {help}"),
+            }
+        }
+        ErrorKind::InvalidSubcommand => {
+            let given = get(ContextKind::InvalidSubcommand).unwrap_or_default();
+            format!("unknown command `{given}`: expected run, ab, gate or power; {help}")
+        }
+        ErrorKind::MissingSubcommand | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            "give a command: run, ab, gate or power (`soak --help` describes them)".to_owned()
+        }
+        ErrorKind::MissingRequiredArgument => {
+            let missing = get(ContextKind::InvalidArg).unwrap_or_default();
+            if missing
+                .split(", ")
+                .any(|m| m.starts_with("--perf ") || m == "--perf")
+            {
+                "--perf-window-ms sets the window of the perf counters, which are off: add --perf, or drop --perf-window-ms".to_owned()
+            } else if missing.contains("<RUN_DIR>") {
+                RUN_DIR.to_owned()
+            } else {
+                format!("missing {missing} (needed by the flags given); {help}")
+            }
+        }
+        ErrorKind::ArgumentConflict => {
+            let prior = get(ContextKind::PriorArg).unwrap_or_default();
+            if prior.split_whitespace().next() == Some(arg.as_str()) {
+                format!("{arg} is given twice; give it once")
+            } else {
+                format!("{arg} cannot be used with {prior}; {help}")
+            }
+        }
+        ErrorKind::TooManyValues => format!("{arg} takes no value, got `{value}`; {help}"),
+        ErrorKind::InvalidUtf8 => {
+            // Clap does not say which argument; the flag before the first
+            // one that is not UTF-8 is the one that took it.
+            let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+            let bad = args.iter().position(|a| a.to_str().is_none());
+            let flag = bad
+                .and_then(|i| i.checked_sub(1))
+                .and_then(|i| args[i].to_str())
+                .filter(|f| f.starts_with("--"));
+            match flag {
+                Some(flag) => format!("{flag}: the value is not valid UTF-8 text; {help}"),
+                None => format!("an argument is not valid UTF-8 text; {help}"),
+            }
+        }
+        _ => {
+            // Clap's first line, without its `error: ` prefix and styling.
+            let text = error.kind().to_string();
+            format!("{}; {help}", text.trim())
+        }
     }
 }
 
@@ -322,6 +567,9 @@ async fn run(
 ) -> Result<u8, CommandError> {
     let json = args.common.json;
     let quiet = args.common.quiet;
+    if !(1..=MAX_ITERATIONS).contains(&args.iterations) {
+        return Err(bad_value("--iterations", args.iterations));
+    }
     let options = RunOptions {
         common: args.common.into_common()?,
         peer_cmd: args.peer_cmd,
@@ -345,7 +593,10 @@ async fn run(
         exit_codes::INTERRUPTED => "INTERRUPTED",
         _ => "ERROR",
     };
-    if !json {
+    // A usage error found while running (an op the peer does not offer)
+    // has had its own line already; nothing was measured that the folder
+    // would show, and a second line would bury the first.
+    if !json && outcome.exit_code != exit_codes::USAGE {
         eprintln!("soak run: {word}; run folder {}", outcome.out.display());
     }
     Ok(outcome.exit_code)
@@ -358,20 +609,65 @@ async fn ab(
 ) -> Result<u8, CommandError> {
     let json = args.common.json;
     let quiet = args.common.quiet;
-    let iterations = match args.iterations.as_str() {
+    // Refused here, before a scenario is read or a folder made: half a pair
+    // would otherwise be noticed only after loading everything else.
+    match (&args.baseline, &args.treatment) {
+        (Some(_), None) => {
+            return Err(CommandError::Usage(
+                "--baseline without --treatment: give both, or neither (to compare built-in variants)"
+                    .into(),
+            ));
+        }
+        (None, Some(_)) => {
+            return Err(CommandError::Usage(
+                "--treatment without --baseline: give both, or neither (to compare built-in variants)"
+                    .into(),
+            ));
+        }
+        (None, None) if args.build_cmd.is_some() => {
+            return Err(CommandError::Usage(format!(
+                "--build-cmd `{}` builds --baseline and --treatment, and neither is given (built-in variants are not built): drop it, or name both branches",
+                args.build_cmd.as_deref().unwrap_or_default()
+            )));
+        }
+        _ => {}
+    }
+    let iterations = match args.iterations.trim() {
         "auto" => Iterations::Auto,
         text => match text.parse::<usize>() {
-            Ok(n) if n >= 2 => Iterations::Fixed(n),
+            Ok(n) if (2..=MAX_ITERATIONS).contains(&n) => Iterations::Fixed(n),
             _ => {
                 return Err(CommandError::Usage(format!(
-                    "--iterations `{text}`: expected a number of at least 2, or `auto`"
+                    "--iterations `{}`: expected {AB_ITERATIONS}",
+                    args.iterations
                 )));
             }
         },
     };
+    let common = args.common.into_common()?;
+    let gate = args.gate.resolve()?;
+    // Checked before anything runs: a plan the gate would refuse to judge
+    // costs minutes of builds and iterations otherwise.
+    let alpha = Alpha::new(gate.alpha).map_err(|e| CommandError::Usage(e.to_string()))?;
+    let cap = LookSchedule::standard(alpha).cap();
+    match iterations {
+        Iterations::Fixed(n) if n < gate.min_iterations => {
+            return Err(CommandError::Usage(format!(
+                "--iterations `{n}` is below the gate's min_iterations ({}): the gate would refuse to judge; run more, or lower --min-iterations",
+                gate.min_iterations
+            )));
+        }
+        Iterations::Auto if gate.min_iterations > cap => {
+            return Err(CommandError::Usage(format!(
+                "--min-iterations `{}` is more than --iterations auto runs ({cap} per side at most): lower it, or pass --iterations {}",
+                gate.min_iterations, gate.min_iterations
+            )));
+        }
+        _ => {}
+    }
     let options = AbOptions {
-        gate: args.gate.resolve()?,
-        common: args.common.into_common()?,
+        gate,
+        common,
         baseline: args.baseline,
         treatment: args.treatment,
         build_cmd: args.build_cmd,
@@ -386,19 +682,20 @@ async fn ab(
 
 fn gate(args: GateArgs) -> Result<u8, CommandError> {
     let config = args.gate.resolve()?;
+    commands::check_run_dir(&args.run_dir)?;
     let outcome = commands::gate::run(&args.run_dir, &config, args.gate.alpha)?;
     Ok(finish("soak gate", &outcome, args.json, false))
 }
 
 fn power(args: PowerArgs) -> Result<u8, CommandError> {
-    if args.trials < 10 {
-        return Err(CommandError::Usage(
-            "--trials must be at least 10 (1000 gives rates to about 1 %)".into(),
-        ));
+    if !(10..=MAX_TRIALS).contains(&args.trials) {
+        return Err(bad_value("--trials", args.trials));
     }
+    let gate = args.gate.resolve()?;
+    commands::check_run_dir(&args.run_dir)?;
     let options = commands::power::PowerOptions {
         dir: args.run_dir,
-        gate: args.gate.resolve()?,
+        gate,
         trials: args.trials,
         seed: args.seed,
     };

@@ -60,6 +60,41 @@ pub struct AbOptions {
     pub gate: GateConfig,
 }
 
+/// How many times one branch's iterations may be re-run after failures
+/// outside its control (a crash, a hang, a testnet that died) before the
+/// run stops with exit 3.
+pub const MAX_INFRASTRUCTURE_RETRIES: usize = 2;
+
+/// Re-runs of iterations that failed outside both branches' control.
+#[derive(Debug, Default)]
+struct Retries {
+    used: [usize; 2],
+    lines: Vec<String>,
+}
+
+impl Retries {
+    /// Whether to run iteration `k` of `side` again: its failure is worth a
+    /// retry and the branch has retries left. The failed attempt's folder is
+    /// kept beside it as `run-K-failed-N` (not read as an iteration).
+    fn rerun(&mut self, side: Side, k: usize, record: &IterationRecord, dir: &Path) -> bool {
+        let Some(failure) = record.failure.as_ref().filter(|f| f.worth_retrying()) else {
+            return false;
+        };
+        let used = &mut self.used[usize::from(side == Side::Treatment)];
+        if *used >= MAX_INFRASTRUCTURE_RETRIES {
+            return false;
+        }
+        *used += 1;
+        let kept = format!("run-{k}-failed-{used}");
+        let _ = std::fs::rename(dir.join(format!("run-{k}")), dir.join(&kept));
+        self.lines.push(format!(
+            "{} run-{k} re-run after an infrastructure failure (kept as {kept}): {failure}",
+            side.name()
+        ));
+        true
+    }
+}
+
 /// What `soak ab` produced.
 pub struct AbOutcome {
     /// The exit code.
@@ -122,6 +157,7 @@ pub async fn run(
     let (settings, scenario_info) = super::run::settings(&options.common, cancel.clone())?;
     let specs = specs(&options)?;
     let out = options.common.out.clone().unwrap_or_else(default_out_dir);
+    super::check_out_dir(&out)?;
     std::fs::create_dir_all(&out).map_err(|e| {
         CommandError::Usage(format!("cannot create --out `{}`: {e}", out.display()))
     })?;
@@ -192,9 +228,10 @@ pub async fn run(
         },
     ];
     let mut records: [Vec<IterationRecord>; 2] = [Vec::new(), Vec::new()];
+    let mut retries = Retries::default();
     let mut done = 0;
     let mut look_alpha = alpha;
-    loop {
+    'looks: loop {
         let target = match options.iterations {
             Iterations::Fixed(n) => n,
             Iterations::Auto => match looks.next_after(done) {
@@ -211,14 +248,33 @@ pub async fn run(
             }
             let index = usize::from(side == Side::Treatment);
             let k = records[index].len() + 1;
-            let record =
-                runner::run_iteration(&settings, runs[index].plan(k), &groups, &events_tx).await;
+            let record = loop {
+                let record =
+                    runner::run_iteration(&settings, runs[index].plan(k), &groups, &events_tx)
+                        .await;
+                if cancel.is_cancelled() || !retries.rerun(side, k, &record, runs[index].out) {
+                    break record;
+                }
+            };
+            let failure = record.failure.clone();
             records[index].push(record);
+            match failure {
+                // The scenario does not fit the peer: input, exit 2.
+                Some(f) if f.is_input_error() => {
+                    manifest.interrupted = cancel.is_cancelled();
+                    let _ = manifest.write(&out);
+                    return Err(CommandError::Usage(f.to_string()));
+                }
+                // Out of retries: the run stops; the reports say why (exit 3).
+                Some(_) => break 'looks,
+                None => {}
+            }
         }
         done = target;
         let look = JudgeSettings {
             alpha: look_alpha.get(),
             interrupted: false,
+            retried: retries.lines.clone(),
         };
         let settled = judge(&records[0], &records[1], &options.gate, look).settled();
         if cancel.is_cancelled() || matches!(options.iterations, Iterations::Fixed(_)) || settled {
@@ -230,8 +286,9 @@ pub async fn run(
     let judged = JudgeSettings {
         alpha: look_alpha.get(),
         interrupted: cancel.is_cancelled(),
+        retried: retries.lines,
     };
-    let judgement = judge(&records[0], &records[1], &options.gate, judged);
+    let judgement = judge(&records[0], &records[1], &options.gate, judged.clone());
     manifest.interrupted = judged.interrupted;
     manifest.judged = Some(judged);
     manifest.record_variants(&[&records[0], &records[1]]);

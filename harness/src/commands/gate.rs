@@ -11,7 +11,7 @@ use crate::{
         report::{self, Labels},
     },
     manifest::{BranchInfo, Manifest},
-    record::IterationRecord,
+    record::{IterationRecord, IterationStatus},
     runner::exit_codes,
     stats::Alpha,
 };
@@ -67,15 +67,25 @@ pub fn run(dir: &Path, config: &GateConfig, alpha: Option<f64>) -> Result<AbOutc
     let manifest: Option<Manifest> = std::fs::read(dir.join("manifest.json"))
         .ok()
         .and_then(|bytes| serde_json::from_slice(&bytes).ok());
-    let recorded = manifest.as_ref().and_then(|m| m.judged);
+    let recorded = manifest.as_ref().and_then(|m| m.judged.clone());
     let interrupted = manifest.as_ref().is_some_and(|m| m.interrupted);
     let settings = JudgeSettings {
-        alpha: alpha.or(recorded.map(|r| r.alpha)).unwrap_or(config.alpha),
+        alpha: alpha
+            .or(recorded.as_ref().map(|r| r.alpha))
+            .unwrap_or(config.alpha),
         interrupted,
+        retried: recorded.map(|r| r.retried).unwrap_or_default(),
     };
     Alpha::new(settings.alpha).map_err(|e| CommandError::Usage(e.to_string()))?;
     let (b, t) = (completed(&baseline), completed(&treatment));
-    if !interrupted && b.min(t) < config.min_iterations {
+    // A run that stopped early (Ctrl-C, or an infrastructure failure out of
+    // retries) is reported as such, whatever its count; only a complete run
+    // with too little evidence is refused.
+    let stopped_early = baseline
+        .iter()
+        .chain(&treatment)
+        .any(|r| matches!(r.status, IterationStatus::Infrastructure { .. }));
+    if !interrupted && !stopped_early && b.min(t) < config.min_iterations {
         return Err(CommandError::Usage(format!(
             "`{}` has {b} baseline and {t} treatment iterations that completed; the gate needs at least {} per side (min_iterations) to judge",
             dir.display(),

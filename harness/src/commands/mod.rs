@@ -12,7 +12,7 @@ use std::{
 };
 
 use crate::{
-    manifest::{ScenarioInfo, sha256_hex},
+    manifest::{Manifest, ScenarioInfo, sha256_hex},
     process::CommandSpec,
     scenario::model::Scenario,
 };
@@ -20,7 +20,8 @@ use crate::{
 /// The default scenario, built in so `soak run` works from any directory.
 pub const DEFAULT_SCENARIO: &str = include_str!("../../../scenarios/pay-sync-clear-recover.toml");
 
-/// Why a command could not run. Usage errors exit 2.
+/// Why a command could not run. The binary turns each kind into its exit
+/// code: usage 2, infrastructure 3, interrupted 130.
 #[derive(Debug, thiserror::Error)]
 pub enum CommandError {
     /// Bad flags or input files.
@@ -29,6 +30,11 @@ pub enum CommandError {
     /// Building a branch failed (exit 3).
     #[error("{0}")]
     Infrastructure(String),
+    /// Ctrl-C or SIGTERM stopped the command before it had anything to
+    /// judge (exit 130): kept apart from infrastructure so that a person
+    /// who pressed Ctrl-C is not told something broke.
+    #[error("{0}")]
+    Interrupted(String),
 }
 
 /// Options every measuring command shares.
@@ -84,8 +90,23 @@ pub fn load_scenario(common: &Common) -> Result<(Scenario, ScenarioInfo), Comman
         .collect::<Result<Vec<_>, _>>()?;
     let (path, text) = match &common.scenario {
         Some(path) => {
-            let text = std::fs::read_to_string(path).map_err(|e| {
-                CommandError::Usage(format!("cannot read --scenario `{}`: {e}", path.display()))
+            let cannot = |why: String| {
+                CommandError::Usage(format!(
+                    "cannot read --scenario `{}`: {why}",
+                    path.display()
+                ))
+            };
+            if path.is_dir() {
+                return Err(cannot("it is a folder; name a scenario .toml file".into()));
+            }
+            let bytes = std::fs::read(path).map_err(|e| cannot(e.to_string()))?;
+            // Said plainly: std's "stream did not contain valid UTF-8" does
+            // not tell a person they gave soak the wrong file.
+            let text = String::from_utf8(bytes).map_err(|e| {
+                cannot(format!(
+                    "byte {} is not UTF-8 text; a scenario is a TOML file",
+                    e.utf8_error().valid_up_to()
+                ))
             })?;
             (path.clone(), text)
         }
@@ -112,6 +133,11 @@ pub fn resolve_command(
     flag: &str,
 ) -> Result<CommandSpec, CommandError> {
     match given {
+        // An empty command would otherwise be reported as `empty command`
+        // without the value, which reads like soak's own fault.
+        Some(line) if line.trim().is_empty() => Err(CommandError::Usage(format!(
+            "{flag} `{line}`: empty command; give the program and its arguments, e.g. {flag} \"python3 peer.py\""
+        ))),
         Some(line) => {
             CommandSpec::parse(line).map_err(|e| CommandError::Usage(format!("{flag}: {e}")))
         }
@@ -156,7 +182,120 @@ pub fn parse_env_pairs(
         .collect()
 }
 
-/// `soak-runs/<UTC timestamp>`.
+/// `soak-runs/<UTC timestamp>`, or `<UTC timestamp>-2`, `-3`, ... when a
+/// run started in the same second already took it: the default folder must
+/// pass [`check_out_dir`] like any other.
 pub fn default_out_dir() -> PathBuf {
-    PathBuf::from("soak-runs").join(chrono::Utc::now().format("%Y%m%dT%H%M%SZ").to_string())
+    let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ").to_string();
+    let base = PathBuf::from("soak-runs");
+    let mut candidate = base.join(&stamp);
+    let mut n = 2;
+    while check_out_dir(&candidate).is_err() && n < 1000 {
+        candidate = base.join(format!("{stamp}-{n}"));
+        n += 1;
+    }
+    candidate
+}
+
+/// Refuses an `--out` that already holds anything: `soak gate` and `soak
+/// power` read every `run-K` folder they find, so the leftovers of an
+/// earlier run (another scenario, more iterations) would be judged as part
+/// of this one. A folder that does not exist yet, or exists and is empty,
+/// is fine; creating it is the caller's job.
+pub fn check_out_dir(out: &Path) -> Result<(), CommandError> {
+    let refuse = |why: &str| {
+        Err(CommandError::Usage(format!(
+            "--out `{}` {why}: choose a new --out or remove it",
+            out.display()
+        )))
+    };
+    // An empty path would be "created" as the current folder.
+    if out.as_os_str().is_empty() {
+        return Err(CommandError::Usage(
+            "--out ``: expected a new folder, e.g. --out soak-runs/try-1".into(),
+        ));
+    }
+    match std::fs::symlink_metadata(out) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(CommandError::Usage(format!(
+            "cannot use --out `{}`: {e}; choose another --out",
+            out.display()
+        ))),
+        // A symlink to a folder is followed: people point --out at a
+        // scratch disk that way.
+        Ok(_) if !out.is_dir() => refuse("exists and is not a folder"),
+        Ok(_) => match std::fs::read_dir(out) {
+            Err(e) => Err(CommandError::Usage(format!(
+                "cannot read --out `{}`: {e}; choose another --out",
+                out.display()
+            ))),
+            Ok(mut entries) => match entries.next() {
+                Some(_) => refuse(
+                    "already exists and is not empty (an earlier run's files would be mixed into this one)",
+                ),
+                None => Ok(()),
+            },
+        },
+    }
+}
+
+/// [`check_out_dir`], then creates the folder.
+pub fn create_out_dir(out: &Path) -> Result<(), CommandError> {
+    check_out_dir(out)?;
+    std::fs::create_dir_all(out).map_err(|e| {
+        CommandError::Usage(format!(
+            "cannot create --out `{}`: {e}; choose another --out",
+            out.display()
+        ))
+    })
+}
+
+/// Checks that `dir` is a run folder `soak gate` and `soak power` can read
+/// before they read it: it exists, is a folder, and its `manifest.json`, if
+/// there is one, parses. Both commands would otherwise judge without a
+/// corrupt manifest in silence: with the gate's own alpha instead of the
+/// one the run recorded, and without the check that an A/B folder holds
+/// one variant (`soak power`).
+pub fn check_run_dir(dir: &Path) -> Result<(), CommandError> {
+    let shown = dir.display();
+    if !dir.exists() {
+        return Err(CommandError::Usage(format!(
+            "run folder `{shown}` does not exist; give a folder `soak ab` or `soak run` wrote (soak-runs/<timestamp>)"
+        )));
+    }
+    if !dir.is_dir() {
+        return Err(CommandError::Usage(format!(
+            "run folder `{shown}` is a file; give the folder `soak ab` or `soak run` wrote"
+        )));
+    }
+    let path = dir.join("manifest.json");
+    let bytes = match std::fs::read(&path) {
+        Ok(bytes) => bytes,
+        // Folders from before manifests, or put together by hand.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => {
+            return Err(CommandError::Usage(format!(
+                "cannot read `{}`: {e}",
+                path.display()
+            )));
+        }
+    };
+    let manifest = serde_json::from_slice::<Manifest>(&bytes).map_err(|e| {
+        CommandError::Usage(format!(
+            "`{}` is not a manifest this soak can read ({e}): restore it, or delete it to judge without it",
+            path.display()
+        ))
+    })?;
+    // `soak gate` judges with the alpha the run recorded; a hand-edited one
+    // would otherwise be refused without naming the file it came from.
+    if let Some(judged) = &manifest.judged
+        && !(judged.alpha > 0.0 && judged.alpha < 0.5)
+    {
+        return Err(CommandError::Usage(format!(
+            "`{}`: judged.alpha `{}` is not a probability above 0 and below 0.5: restore it, or pass --alpha",
+            path.display(),
+            judged.alpha
+        )));
+    }
+    Ok(())
 }

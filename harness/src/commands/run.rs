@@ -7,7 +7,8 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::{
-    CommandError, Common, default_out_dir, load_scenario, parse_env_pairs, resolve_command,
+    CommandError, Common, create_out_dir, default_out_dir, load_scenario, parse_env_pairs,
+    resolve_command,
 };
 use crate::{
     manifest::{BranchInfo, Manifest, ScenarioInfo},
@@ -82,13 +83,11 @@ pub async fn run(
     let peer_env = parse_env_pairs(&options.peer_env, "--peer-env")?;
     if options.iterations == 0 {
         return Err(CommandError::Usage(
-            "--iterations must be at least 1".into(),
+            "--iterations `0`: expected at least 1 iteration, e.g. --iterations 3".into(),
         ));
     }
     let out = options.common.out.clone().unwrap_or_else(default_out_dir);
-    std::fs::create_dir_all(&out).map_err(|e| {
-        CommandError::Usage(format!("cannot create --out `{}`: {e}", out.display()))
-    })?;
+    create_out_dir(&out)?;
     let mut manifest = Manifest::start(
         scenario_info,
         &settings,

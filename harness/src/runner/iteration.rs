@@ -1,9 +1,16 @@
 //! One iteration: a fresh testnet and fresh peers, the scenario's sections
 //! timed and sampled, everything torn down, everything written.
+//!
+//! Its life is a sequence of bounded stages: start the testnet (ready
+//! timeout) → start the peers → `hello` (ready timeout) → the sections (each
+//! step's timeout, the testnet watched throughout) → teardown (the named
+//! grace periods). Whatever stops it early is a typed [`IterationFailure`]
+//! in the record, never a string patched later.
 
 use std::{
     collections::BTreeMap,
     path::{Path, PathBuf},
+    process::ExitStatus,
     sync::{Arc, Mutex},
     time::Duration,
 };
@@ -12,12 +19,13 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
 use super::{
-    RunEvent, RunSettings,
-    steps::{SectionEnd, StepContext, run_section},
+    IterationFailure, RunEvent, RunSettings,
+    steps::{SectionEnd, SectionRun, StepContext, run_section},
 };
 use crate::{
     counters::{PerfWindow, SectionSpan, attribute},
-    launch::{self, InfraError, Peer, PeerLaunch, Testnet},
+    launch::{self, LastWords, Peer, PeerLaunch, Testnet},
+    peer::{PeerConnection, RequestError},
     process::{ManagedChild, ProcessGroups, describe_exit},
     record::{
         self, IterationRecord, IterationStatus, SCHEMA_VERSION, SectionRecord, SectionStatus,
@@ -45,21 +53,116 @@ pub struct IterationPlan<'a> {
 
 type SampleLog = Arc<Mutex<Vec<(Option<String>, ProcessTreeSample)>>>;
 
+/// How long a peer may take to exit after `shutdown`, and the testnet after
+/// SIGTERM, before its process group is killed.
+const TEARDOWN_GRACE: Duration = Duration::from_secs(5);
+/// The same after Ctrl-C: the user wants out now.
+const INTERRUPTED_GRACE: Duration = Duration::from_millis(200);
+/// A peer that hung or already died gets no `shutdown` (it would only cost
+/// the shutdown timeout); its group goes after this.
+const FAILED_PEER_GRACE: Duration = Duration::from_millis(200);
+/// How long a testnet suspected after a failed step gets to show it is
+/// alive (reaped, or answering `/metrics`).
+const TESTNET_PROBE: Duration = Duration::from_secs(2);
+/// How long the stderr copier gets to see a dead child's last line.
+const LAST_WORDS_WAIT: Duration = Duration::from_millis(100);
+
+/// Where the iteration is, for the sampler's section tags and for the
+/// failure's "during §C.2".
+type CurrentSection = Arc<Mutex<Option<String>>>;
+
+/// What an iteration shares between its stages: fixed for its whole life.
+struct Iteration<'a> {
+    settings: &'a RunSettings,
+    plan: &'a IterationPlan<'a>,
+    groups: &'a ProcessGroups,
+    events: &'a mpsc::UnboundedSender<RunEvent>,
+    log: &'a LogSink,
+    workspace: PathBuf,
+}
+
+/// What the iteration collected beside the record, for the resource and
+/// counter summaries.
+#[derive(Default)]
+struct Collected {
+    samples: SampleLog,
+    machine: Vec<MachineSample>,
+    windows: Vec<(String, PerfWindow)>,
+}
+
 /// Runs one iteration and writes its folder. Never fails: what went wrong
-/// is in the record's status.
+/// is in the record's status and typed `failure`.
 pub async fn run_iteration(
     settings: &RunSettings,
     plan: IterationPlan<'_>,
     groups: &ProcessGroups,
     events: &mpsc::UnboundedSender<RunEvent>,
 ) -> IterationRecord {
-    let started_at = chrono::Utc::now();
-    let mut record = IterationRecord {
+    let mut record = fresh_record(settings, &plan);
+    let workspace = plan.dir.join("workspace");
+    let folder = |message: String| IterationFailure::RunFolder { message };
+    if let Err(e) = std::fs::create_dir_all(&workspace) {
+        let failure = folder(format!("cannot create `{}`: {e}", workspace.display()));
+        fail(&mut record, failure);
+        return record;
+    }
+    let (log, log_writer) = match LogSink::create(&plan.dir.join("script.log")) {
+        Ok(pair) => pair,
+        Err(e) => {
+            fail(
+                &mut record,
+                folder(format!("cannot create script.log: {e}")),
+            );
+            return record;
+        }
+    };
+    let _ = events.send(RunEvent::IterationStarted {
+        branch: plan.branch.to_owned(),
+        iteration: plan.iteration,
+    });
+    let iteration = Iteration {
+        settings,
+        plan: &plan,
+        groups,
+        events,
+        log: &log,
+        workspace: workspace.clone(),
+    };
+    let mut collected = Collected::default();
+    match iteration.execute(&mut record, &mut collected).await {
+        Ok(()) => {}
+        Err(Stop::Interrupted) => record.status = IterationStatus::Interrupted,
+        Err(Stop::StepFailed) => record.status = IterationStatus::Failed,
+        Err(Stop::Failure(failure)) => {
+            log.line("harness", '*', &failure.to_string());
+            fail(&mut record, failure);
+        }
+    }
+    let samples = summarise(settings, &mut record, collected);
+
+    log.line(
+        "harness",
+        '*',
+        &format!("iteration ended: {:?}", record.status),
+    );
+    drop(log);
+    let _ = log_writer.await;
+    write_files(&plan.dir, &record, &samples);
+    if !settings.keep {
+        let _ = std::fs::remove_dir_all(&workspace);
+    }
+    let _ = events.send(RunEvent::IterationFinished(Box::new(record.clone())));
+    record
+}
+
+/// A record with every section not run yet.
+fn fresh_record(settings: &RunSettings, plan: &IterationPlan<'_>) -> IterationRecord {
+    IterationRecord {
         schema_version: SCHEMA_VERSION,
         branch: plan.branch.to_owned(),
         iteration: plan.iteration,
         status: IterationStatus::Passed,
-        started_at,
+        started_at: chrono::Utc::now(),
         total_seconds: 0.0,
         sections: settings
             .scenario
@@ -81,49 +184,24 @@ pub async fn run_iteration(
         counters: Vec::new(),
         peers: serde_json::Map::new(),
         testnet_metrics: None,
-    };
-    let workspace = plan.dir.join("workspace");
-    if let Err(e) = std::fs::create_dir_all(&workspace) {
-        record.status = IterationStatus::Infrastructure {
-            message: format!("run folder: cannot create `{}`: {e}", workspace.display()),
-        };
-        return record;
+        failure: None,
     }
-    let (log, log_writer) = match LogSink::create(&plan.dir.join("script.log")) {
-        Ok(pair) => pair,
-        Err(e) => {
-            record.status = IterationStatus::Infrastructure {
-                message: format!("run folder: cannot create script.log: {e}"),
-            };
-            return record;
-        }
+}
+
+fn fail(record: &mut IterationRecord, failure: IterationFailure) {
+    record.status = IterationStatus::Infrastructure {
+        message: failure.to_string(),
     };
-    let _ = events.send(RunEvent::IterationStarted {
-        branch: plan.branch.to_owned(),
-        iteration: plan.iteration,
-    });
-    let samples: SampleLog = Arc::default();
-    let mut machine: Vec<MachineSample> = Vec::new();
-    let mut windows: Vec<(String, PerfWindow)> = Vec::new();
+    record.failure = Some(failure);
+}
 
-    let outcome = execute(
-        settings,
-        &plan,
-        &workspace,
-        groups,
-        events,
-        &log,
-        &mut record,
-        &samples,
-        &mut machine,
-        &mut windows,
-    )
-    .await;
-    if let Err(status) = outcome {
-        record.status = status;
-    }
-
-    // Resources, contamination and counters from what was collected.
+/// Resources, contamination, counters and the final status from what was
+/// collected; returns the samples for `samples.tsv`.
+fn summarise(
+    settings: &RunSettings,
+    record: &mut IterationRecord,
+    collected: Collected,
+) -> Vec<(Option<String>, ProcessTreeSample)> {
     let time_scale = record
         .testnet_metrics
         .as_ref()
@@ -131,7 +209,7 @@ pub async fn run_iteration(
         .and_then(Value::as_f64)
         .unwrap_or(1.0);
     let start_skip = settings.start_skip.mul_f64(time_scale);
-    let samples = std::mem::take(&mut *samples.lock().unwrap_or_else(|p| p.into_inner()));
+    let samples = std::mem::take(&mut *collected.samples.lock().unwrap_or_else(|p| p.into_inner()));
     let mut roles: Vec<String> = samples.iter().map(|(_, s)| s.role.clone()).collect();
     roles.sort();
     roles.dedup();
@@ -141,7 +219,7 @@ pub async fn run_iteration(
         .map(|role| ResourceSummary::from_samples(&plain, role, start_skip))
         .collect();
     record.contamination = Some(ContaminationCheck::evaluate(
-        &machine,
+        &collected.machine,
         settings.contamination_threshold,
     ));
     let spans: Vec<SectionSpan> = record
@@ -155,7 +233,7 @@ pub async fn run_iteration(
             })
         })
         .collect();
-    record.counters = attribute(&windows, &spans);
+    record.counters = attribute(&collected.windows, &spans);
     record.total_seconds = record.sections.iter().filter_map(|s| s.seconds).sum();
     if record.status == IterationStatus::Passed
         && (record
@@ -166,49 +244,118 @@ pub async fn run_iteration(
     {
         record.status = IterationStatus::Failed;
     }
-
-    log.line(
-        "harness",
-        '*',
-        &format!("iteration ended: {:?}", record.status),
-    );
-    drop(log);
-    let _ = log_writer.await;
-    write_files(&plan.dir, &record, &samples);
-    if !settings.keep {
-        let _ = std::fs::remove_dir_all(&workspace);
-    }
-    let _ = events.send(RunEvent::IterationFinished(Box::new(record.clone())));
-    record
+    samples
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn execute(
-    settings: &RunSettings,
-    plan: &IterationPlan<'_>,
-    workspace: &Path,
-    groups: &ProcessGroups,
-    events: &mpsc::UnboundedSender<RunEvent>,
-    log: &LogSink,
-    record: &mut IterationRecord,
-    samples: &SampleLog,
-    machine: &mut Vec<MachineSample>,
-    windows: &mut Vec<(String, PerfWindow)>,
-) -> Result<(), IterationStatus> {
-    let infra = |e: InfraError| IterationStatus::Infrastructure {
-        message: e.to_string(),
-    };
-    log.banner("start testnet");
-    let mut testnet: Testnet = tokio::select! {
-        started = launch::start_testnet(&settings.testnet_cmd, &settings.profile, groups, log, settings.ready_timeout) => started.map_err(infra)?,
-        () = settings.cancel.cancelled() => return Err(IterationStatus::Interrupted),
-    };
-    let redactor = Redactor::with_fields(["mnemonic".to_owned()]);
-    let (perf_tx, mut perf_rx) = mpsc::unbounded_channel::<(String, PerfWindow)>();
-    let mut children: BTreeMap<String, ManagedChild> = BTreeMap::new();
-    let mut connections = BTreeMap::new();
-    let result = async {
-        let endpoints = testnet.endpoints.clone();
+/// Why the iteration stopped before its end.
+enum Stop {
+    /// A step failed on the branch's merits (the record says which).
+    StepFailed,
+    /// Ctrl-C or SIGTERM.
+    Interrupted,
+    /// Anything outside the branch's control, or a scenario that does not fit.
+    Failure(IterationFailure),
+}
+
+/// The peers of a running iteration.
+struct Peers {
+    children: BTreeMap<String, ManagedChild>,
+    connections: BTreeMap<String, PeerConnection>,
+    last_words: BTreeMap<String, LastWords>,
+}
+
+impl Iteration<'_> {
+    /// The iteration's life: start the testnet, start the peers, `hello`,
+    /// the sections, teardown. Each stage is bounded (ready timeout, step
+    /// timeouts, the named grace periods) and ends in a typed [`Stop`].
+    async fn execute(
+        &self,
+        record: &mut IterationRecord,
+        collected: &mut Collected,
+    ) -> Result<(), Stop> {
+        let settings = self.settings;
+        self.log.banner("start testnet");
+        let mut testnet: Testnet = tokio::select! {
+            started = launch::start_testnet(&settings.testnet_cmd, &settings.profile, self.groups, self.log, settings.ready_timeout) => {
+                started.map_err(|e| Stop::Failure(if e.refused_input {
+                    IterationFailure::TestnetRefused { message: e.message }
+                } else {
+                    IterationFailure::TestnetStart { message: e.message }
+                }))?
+            }
+            () = settings.cancel.cancelled() => return Err(Stop::Interrupted),
+        };
+        let redactor = Redactor::with_fields(["mnemonic".to_owned()]);
+        let (perf_tx, mut perf_rx) = mpsc::unbounded_channel::<(String, PerfWindow)>();
+        let mut peers = Peers {
+            children: BTreeMap::new(),
+            connections: BTreeMap::new(),
+            last_words: BTreeMap::new(),
+        };
+        let current_section: CurrentSection = Arc::default();
+        let mut stop = self
+            .start_peers(&testnet, &redactor, &perf_tx, &mut peers)
+            .await;
+        if stop.is_ok() {
+            stop = self.hello(&mut peers, &redactor, record).await;
+        }
+
+        let sampling = settings.cancel.child_token();
+        let sampler_task = {
+            let mut roots: Vec<(String, u32)> = peers
+                .children
+                .iter()
+                .map(|(r, c)| (r.clone(), c.pid()))
+                .collect();
+            roots.push(("testnet".to_owned(), testnet.child.pid()));
+            spawn_sampler(
+                roots,
+                settings.interval,
+                collected.samples.clone(),
+                current_section.clone(),
+                sampling.clone(),
+            )
+        };
+        if stop.is_ok() {
+            stop = self
+                .run_sections(record, &peers, &mut testnet, &current_section, &redactor)
+                .await;
+        }
+        sampling.cancel();
+        if let Ok(machine) = sampler_task.await {
+            collected.machine.extend(machine);
+        }
+        record.testnet_metrics = launch::fetch_metrics(&testnet.endpoints.gateway).await;
+        let exits = self.teardown(&mut peers, &mut testnet, &stop).await;
+        drop(perf_tx);
+        while let Some(window) = perf_rx.recv().await {
+            collected.windows.push(window);
+        }
+        stop.map_err(|stop| describe_death(stop, &exits, &peers.last_words))
+    }
+
+    /// Starts every peer of the scenario with the testnet's endpoints.
+    async fn start_peers(
+        &self,
+        testnet: &Testnet,
+        redactor: &Redactor,
+        perf: &mpsc::UnboundedSender<(String, PerfWindow)>,
+        peers: &mut Peers,
+    ) -> Result<(), Stop> {
+        let settings = self.settings;
+        let endpoints = &testnet.endpoints;
+        let builtins = Builtins {
+            iteration: self.plan.iteration as u64,
+            repeat_index: 0,
+        };
+        let scenario_env = settings
+            .scenario
+            .resolved_peer_env(&builtins)
+            .map_err(|e| {
+                Stop::Failure(IterationFailure::Scenario {
+                    message: format!("[peer_env]: {e}"),
+                })
+            })?;
         for spec in &settings.scenario.peers {
             let mut env = vec![
                 (
@@ -230,45 +377,80 @@ async fn execute(
                     settings.perf_window.as_millis().to_string(),
                 ),
             ];
-            let builtins = Builtins {
-                iteration: plan.iteration as u64,
-                repeat_index: 0,
-            };
-            let scenario_env = settings
-                .scenario
-                .resolved_peer_env(&builtins)
-                .map_err(|e| IterationStatus::Infrastructure {
-                    message: format!("scenario [peer_env]: {e}"),
-                })?;
-            env.extend(scenario_env);
-            env.extend(plan.peer_env.iter().cloned());
-            let Peer { child, connection } = launch::start_peer(
+            env.extend(scenario_env.iter().map(|(k, v)| (k.clone(), v.clone())));
+            env.extend(self.plan.peer_env.iter().cloned());
+            let Peer {
+                child,
+                connection,
+                last_words,
+            } = launch::start_peer(
                 PeerLaunch {
                     role: &spec.name,
-                    spec: plan.peer_cmd,
-                    data_dir: &workspace.join(&spec.name),
-                    cwd: plan.peer_cwd,
+                    spec: self.plan.peer_cmd,
+                    data_dir: &self.workspace.join(&spec.name),
+                    cwd: self.plan.peer_cwd,
                     env,
-                    perf_windows: perf_tx.clone(),
+                    perf_windows: perf.clone(),
                 },
-                groups,
-                log,
-                &redactor,
+                self.groups,
+                self.log,
+                redactor,
             )
-            .map_err(infra)?;
-            children.insert(spec.name.clone(), child);
-            connections.insert(spec.name.clone(), connection);
+            .map_err(|e| {
+                Stop::Failure(IterationFailure::PeerStart {
+                    role: e.role,
+                    message: e.message,
+                })
+            })?;
+            peers.children.insert(spec.name.clone(), child);
+            peers.connections.insert(spec.name.clone(), connection);
+            peers.last_words.insert(spec.name.clone(), last_words);
         }
-        for (role, connection) in &connections {
+        Ok(())
+    }
+
+    /// `hello` to every peer: its secrets join the redactor, its ops are
+    /// checked against the scenario's.
+    async fn hello(
+        &self,
+        peers: &mut Peers,
+        redactor: &Redactor,
+        record: &mut IterationRecord,
+    ) -> Result<(), Stop> {
+        let settings = self.settings;
+        for (role, connection) in &peers.connections {
             let reply = connection
                 .request("hello", &json!({}), settings.ready_timeout)
-                .await
-                .map_err(|e| {
-                    infra(InfraError::new(
-                        role,
-                        format!("did not answer `hello`: {e}"),
-                    ))
-                })?;
+                .await;
+            let reply = match reply {
+                Ok(reply) => reply,
+                Err(e) => {
+                    tokio::time::sleep(LAST_WORDS_WAIT).await;
+                    let exit = match peers.children.get_mut(role) {
+                        Some(child) => child.wait_for(LAST_WORDS_WAIT).await,
+                        None => None,
+                    };
+                    let words = peers
+                        .last_words
+                        .get(role)
+                        .map(LastWords::suffix)
+                        .unwrap_or_default();
+                    let message = match e {
+                        RequestError::Timeout { .. } => format!(
+                            "did not answer `hello` within {} s{words}",
+                            settings.ready_timeout.as_secs()
+                        ),
+                        _ => format!(
+                            "ended ({}) before answering `hello`{words}",
+                            describe_exit(exit)
+                        ),
+                    };
+                    return Err(Stop::Failure(IterationFailure::PeerStart {
+                        role: role.clone(),
+                        message,
+                    }));
+                }
+            };
             for secret in reply
                 .result
                 .get("secrets")
@@ -290,130 +472,97 @@ async fn execute(
                         .collect()
                 })
                 .unwrap_or_default();
-            if !ops.is_empty() {
-                settings.scenario.check_ops(role, &ops).map_err(|e| {
-                    IterationStatus::Infrastructure {
-                        message: format!("scenario: {e}"),
-                    }
-                })?;
+            if ops.is_empty() {
+                return Err(Stop::Failure(IterationFailure::PeerStart {
+                    role: role.clone(),
+                    message: "its `hello` lists no ops (a peer must list the ops it offers; see docs/peer-protocol.md)".into(),
+                }));
             }
+            settings.scenario.check_ops(role, &ops).map_err(|e| {
+                Stop::Failure(IterationFailure::Scenario {
+                    message: e.to_string(),
+                })
+            })?;
             record.peers.insert(role.clone(), reply.result);
         }
-        Ok::<(), IterationStatus>(())
+        Ok(())
     }
-    .await;
 
-    let current_section: Arc<Mutex<Option<String>>> = Arc::default();
-    let sampling = settings.cancel.child_token();
-    let sampler_task = {
-        let mut roots: Vec<(String, u32)> =
-            children.iter().map(|(r, c)| (r.clone(), c.pid())).collect();
-        roots.push(("testnet".to_owned(), testnet.child.pid()));
-        spawn_sampler(
-            roots,
-            settings.interval,
-            samples.clone(),
-            current_section.clone(),
-            sampling.clone(),
-        )
-    };
-
-    let mut status = result;
-    if status.is_ok() {
+    /// The scenario's sections in order, each watched against the
+    /// testnet's death: if it dies, the section stops at once and the
+    /// iteration is the testnet's failure, not the branch's.
+    async fn run_sections(
+        &self,
+        record: &mut IterationRecord,
+        peers: &Peers,
+        testnet: &mut Testnet,
+        current_section: &CurrentSection,
+        redactor: &Redactor,
+    ) -> Result<(), Stop> {
+        let settings = self.settings;
+        let mut captures = Captures::new();
         let secret_fields = redactor.fields();
-        status = run_sections(
-            settings,
-            plan,
-            record,
-            &connections,
-            events,
-            log,
-            &current_section,
-            &secret_fields,
-        )
-        .await;
-    }
-    sampling.cancel();
-    if let Ok(collected) = sampler_task.await {
-        machine.extend(collected);
-    }
-    record.testnet_metrics = launch::fetch_metrics(&testnet.endpoints.gateway).await;
-
-    // Teardown: ask nicely, then the process groups go.
-    log.banner("teardown");
-    let interrupted = settings.cancel.is_cancelled();
-    for (role, connection) in &connections {
-        if !interrupted
-            && children
-                .get_mut(role)
-                .is_some_and(|c| c.try_status().is_none())
-        {
-            let _ = connection
-                .request("shutdown", &json!({}), settings.shutdown_timeout)
-                .await;
+        for (index, section) in settings.scenario.sections.iter().enumerate() {
+            let id = section.id.to_string();
+            self.log.banner(&format!("{id} {}", section.title));
+            let _ = self.events.send(RunEvent::SectionStarted {
+                id: id.clone(),
+                title: section.title.clone(),
+            });
+            *current_section.lock().unwrap_or_else(|p| p.into_inner()) =
+                Some(id.trim_start_matches('§').to_owned());
+            let started_at = chrono::Utc::now();
+            let mut ctx = StepContext {
+                scenario: &settings.scenario,
+                peers: &peers.connections,
+                captures: &mut captures,
+                iteration: self.plan.iteration as u64,
+                secret_fields: &secret_fields,
+                timeout_override: settings.step_timeout,
+                cancel: &settings.cancel,
+            };
+            let run = tokio::select! {
+                run = run_section(&mut ctx, section) => run,
+                exit = testnet.child.wait() => {
+                    tokio::time::sleep(LAST_WORDS_WAIT).await;
+                    let failure = IterationFailure::TestnetDied {
+                        exit: describe_exit(exit.ok()),
+                        section: id.clone(),
+                        last_words: testnet.last_words.suffix(),
+                    };
+                    let section_record = &mut record.sections[index];
+                    section_record.started_at = Some(started_at);
+                    section_record.ended_at = Some(chrono::Utc::now());
+                    section_record.status = SectionStatus::Error;
+                    section_record.failure = Some(failure.to_string());
+                    return Err(Stop::Failure(failure));
+                }
+            };
+            let mut run = run;
+            let trouble = match stopped_peer(&run.end, peers, &id) {
+                Some(failure) => Some(failure),
+                None => testnet_trouble(&run.end, testnet, &id).await,
+            };
+            if let Some(failure) = trouble {
+                // A step that failed because the testnet died or froze is
+                // the testnet's failure: never charged to the branch.
+                run.end = SectionEnd::Testnet(failure);
+            }
+            self.record_section(record, index, &id, started_at, run)?;
         }
+        *current_section.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        Ok(())
     }
-    let mut exits = BTreeMap::new();
-    for (role, child) in &mut children {
-        let grace = if interrupted {
-            Duration::from_millis(200)
-        } else {
-            Duration::from_secs(5)
-        };
-        exits.insert(role.clone(), child.stop(grace).await);
-    }
-    testnet.child.stop(Duration::from_secs(5)).await;
-    drop(perf_tx);
-    while let Some(window) = perf_rx.recv().await {
-        windows.push(window);
-    }
-    // A crash message says how the process ended, now that it is reaped.
-    if let Err(IterationStatus::Infrastructure { message }) = &mut status
-        && let Some((role, _)) = message.split_once(": exited while")
-        && let Some(exit) = exits.get(role)
-    {
-        *message = message.replacen(
-            ": exited while",
-            &format!(": exited ({}) while", describe_exit(*exit)),
-            1,
-        );
-    }
-    status
-}
 
-#[allow(clippy::too_many_arguments)]
-async fn run_sections(
-    settings: &RunSettings,
-    plan: &IterationPlan<'_>,
-    record: &mut IterationRecord,
-    connections: &BTreeMap<String, crate::peer::PeerConnection>,
-    events: &mpsc::UnboundedSender<RunEvent>,
-    log: &LogSink,
-    current_section: &Arc<Mutex<Option<String>>>,
-    secret_fields: &[String],
-) -> Result<(), IterationStatus> {
-    let mut captures = Captures::new();
-    let secret_fields = secret_fields.to_vec();
-    for (index, section) in settings.scenario.sections.iter().enumerate() {
-        let id = section.id.to_string();
-        log.banner(&format!("{id} {}", section.title));
-        let _ = events.send(RunEvent::SectionStarted {
-            id: id.clone(),
-            title: section.title.clone(),
-        });
-        *current_section.lock().unwrap_or_else(|p| p.into_inner()) =
-            Some(id.trim_start_matches('§').to_owned());
-        let started_at = chrono::Utc::now();
-        let mut ctx = StepContext {
-            scenario: &settings.scenario,
-            peers: connections,
-            captures: &mut captures,
-            iteration: plan.iteration as u64,
-            secret_fields: &secret_fields,
-            timeout_override: settings.step_timeout,
-            cancel: &settings.cancel,
-        };
-        let run = run_section(&mut ctx, section).await;
+    /// Writes one section's outcome into the record and the events.
+    fn record_section(
+        &self,
+        record: &mut IterationRecord,
+        index: usize,
+        id: &str,
+        started_at: chrono::DateTime<chrono::Utc>,
+        run: SectionRun,
+    ) -> Result<(), Stop> {
         let seconds = match (run.first_sent, run.last_received) {
             (Some(first), Some(last)) => Some(last.duration_since(first).as_secs_f64()),
             _ => Some(0.0),
@@ -427,47 +576,224 @@ async fn run_sections(
             SectionEnd::Completed if failed_assertion => SectionStatus::Fail,
             SectionEnd::Completed => SectionStatus::Pass,
             SectionEnd::StepFailed(_) => SectionStatus::Fail,
-            SectionEnd::Infrastructure(_) | SectionEnd::Interrupted => SectionStatus::Error,
+            SectionEnd::Infrastructure(_)
+            | SectionEnd::PeerFailed(_)
+            | SectionEnd::Testnet(_)
+            | SectionEnd::Interrupted => SectionStatus::Error,
         };
         for outcome in &run.assertions {
-            let _ = events.send(RunEvent::Assertion(Box::new(outcome.clone())));
+            let _ = self
+                .events
+                .send(RunEvent::Assertion(Box::new(outcome.clone())));
             if !outcome.passed {
-                log.line("harness", '*', &outcome.message);
+                self.log.line("harness", '*', &outcome.message);
                 if let Some(diff) = &outcome.diff {
                     for line in diff.lines() {
-                        log.line("harness", '*', line);
+                        self.log.line("harness", '*', line);
                     }
                 }
             }
         }
         record.assertions.extend(run.assertions);
-        let _ = events.send(RunEvent::SectionFinished {
-            id: id.clone(),
+        let _ = self.events.send(RunEvent::SectionFinished {
+            id: id.to_owned(),
             seconds: seconds.unwrap_or(0.0),
             status: section_record.status,
         });
-        match run.end {
-            SectionEnd::Completed => {}
+        let failure = match run.end {
+            SectionEnd::Completed => return Ok(()),
+            SectionEnd::Interrupted => return Err(Stop::Interrupted),
             SectionEnd::StepFailed(message) => {
-                log.line("harness", '*', &message);
+                self.log.line("harness", '*', &message);
                 section_record.failure = Some(message.clone());
-                let _ = events.send(RunEvent::StepFailed {
-                    section: id,
+                let _ = self.events.send(RunEvent::StepFailed {
+                    section: id.to_owned(),
                     message,
                 });
-                return Err(IterationStatus::Failed);
+                return Err(Stop::StepFailed);
             }
-            SectionEnd::Infrastructure(error) => {
-                section_record.failure = Some(error.to_string());
-                return Err(IterationStatus::Infrastructure {
-                    message: format!("{error} (in {id})"),
-                });
-            }
-            SectionEnd::Interrupted => return Err(IterationStatus::Interrupted),
-        }
+            SectionEnd::Infrastructure(error) => IterationFailure::PeerStart {
+                role: error.role,
+                message: format!("{} (in {id})", error.message),
+            },
+            SectionEnd::PeerFailed(error) => peer_failure(error, id),
+            SectionEnd::Testnet(failure) => failure,
+        };
+        section_record.failure = Some(failure.to_string());
+        Err(Stop::Failure(failure))
     }
-    *current_section.lock().unwrap_or_else(|p| p.into_inner()) = None;
-    Ok(())
+
+    /// Ask nicely, then the process groups go. A peer that hung or died
+    /// gets no `shutdown`; every peer's end is logged, so one killed at
+    /// teardown says so. Returns how each peer ended.
+    async fn teardown(
+        &self,
+        peers: &mut Peers,
+        testnet: &mut Testnet,
+        stop: &Result<(), Stop>,
+    ) -> BTreeMap<String, Option<ExitStatus>> {
+        self.log.banner("teardown");
+        let interrupted = self.settings.cancel.is_cancelled();
+        let failed_role = match stop {
+            Err(Stop::Failure(
+                IterationFailure::StepTimedOut { role, .. }
+                | IterationFailure::PeerExited { role, .. }
+                | IterationFailure::PeerStopped { role, .. }
+                | IterationFailure::PeerUnreachable { role, .. },
+            )) => Some(role.as_str()),
+            _ => None,
+        };
+        // Without a testnet a peer's shutdown (which flushes) can only wait
+        // out its deadlines: skip it and stop every peer briskly.
+        let testnet_gone = matches!(
+            stop,
+            Err(Stop::Failure(
+                IterationFailure::TestnetDied { .. } | IterationFailure::TestnetUnresponsive { .. }
+            ))
+        );
+        for (role, connection) in &peers.connections {
+            let alive = peers
+                .children
+                .get_mut(role)
+                .is_some_and(|c| c.try_status().is_none());
+            if !interrupted && !testnet_gone && alive && failed_role != Some(role.as_str()) {
+                let _ = connection
+                    .request("shutdown", &json!({}), self.settings.shutdown_timeout)
+                    .await;
+            }
+        }
+        let mut exits = BTreeMap::new();
+        for (role, child) in &mut peers.children {
+            let grace = if interrupted {
+                INTERRUPTED_GRACE
+            } else if testnet_gone || failed_role == Some(role.as_str()) {
+                FAILED_PEER_GRACE
+            } else {
+                TEARDOWN_GRACE
+            };
+            let exit = child.stop(grace).await;
+            self.log.line(
+                "harness",
+                '*',
+                &format!("{role} ended ({})", describe_exit(exit)),
+            );
+            exits.insert(role.clone(), exit);
+        }
+        let grace = if interrupted {
+            INTERRUPTED_GRACE
+        } else {
+            TEARDOWN_GRACE
+        };
+        let exit = testnet.child.stop(grace).await;
+        self.log.line(
+            "harness",
+            '*',
+            &format!("testnet ended ({})", describe_exit(exit)),
+        );
+        exits
+    }
+}
+
+/// After a failed step: whether a peer is stopped, so nothing it was asked
+/// (or another peer waited for) could happen.
+fn stopped_peer(end: &SectionEnd, peers: &Peers, section: &str) -> Option<IterationFailure> {
+    let step = match end {
+        SectionEnd::StepFailed(message) => message.clone(),
+        SectionEnd::PeerFailed(error) => error.to_string(),
+        _ => return None,
+    };
+    let (role, _) = peers.children.iter().find(|(_, c)| c.is_stopped())?;
+    Some(IterationFailure::PeerStopped {
+        role: role.clone(),
+        section: section.to_owned(),
+        step,
+    })
+}
+
+/// After a failed step: whether the testnet died or stopped answering, and
+/// if so the failure that is really behind the step's.
+async fn testnet_trouble(
+    end: &SectionEnd,
+    testnet: &mut Testnet,
+    section: &str,
+) -> Option<IterationFailure> {
+    let step = match end {
+        SectionEnd::StepFailed(message) => message.clone(),
+        SectionEnd::PeerFailed(error) => error.to_string(),
+        _ => return None,
+    };
+    if testnet.child.is_stopped() {
+        return Some(IterationFailure::TestnetUnresponsive {
+            section: section.to_owned(),
+            step,
+        });
+    }
+    if let Some(exit) = testnet.child.wait_for(LAST_WORDS_WAIT).await {
+        return Some(IterationFailure::TestnetDied {
+            exit: describe_exit(Some(exit)),
+            section: section.to_owned(),
+            last_words: testnet.last_words.suffix(),
+        });
+    }
+    // A testnet that never served /metrics cannot be probed; its silence
+    // proves nothing.
+    if testnet.serves_metrics && !launch::answers(&testnet.endpoints.gateway, TESTNET_PROBE).await {
+        return Some(IterationFailure::TestnetUnresponsive {
+            section: section.to_owned(),
+            step,
+        });
+    }
+    None
+}
+
+/// A request that got no reply, as a typed failure (its exit filled in at
+/// teardown, once the process is reaped).
+fn peer_failure(error: RequestError, section: &str) -> IterationFailure {
+    let section = section.to_owned();
+    match error {
+        RequestError::Gone { role, op } => IterationFailure::PeerExited {
+            role,
+            exit: String::new(),
+            op,
+            section,
+            last_words: String::new(),
+        },
+        RequestError::Timeout { role, op, timeout } => IterationFailure::StepTimedOut {
+            role,
+            op,
+            section,
+            seconds: timeout.as_secs_f64(),
+        },
+        RequestError::Send { role, op, reason } => IterationFailure::PeerUnreachable {
+            role,
+            op,
+            section,
+            reason,
+        },
+    }
+}
+
+/// Fills in how a dead peer ended and its last words, now that it is reaped.
+fn describe_death(
+    stop: Stop,
+    exits: &BTreeMap<String, Option<ExitStatus>>,
+    last_words: &BTreeMap<String, LastWords>,
+) -> Stop {
+    match stop {
+        Stop::Failure(IterationFailure::PeerExited {
+            role, op, section, ..
+        }) => Stop::Failure(IterationFailure::PeerExited {
+            exit: describe_exit(exits.get(&role).copied().flatten()),
+            last_words: last_words
+                .get(&role)
+                .map(LastWords::suffix)
+                .unwrap_or_default(),
+            role,
+            op,
+            section,
+        }),
+        other => other,
+    }
 }
 
 /// Samples every `interval` until cancelled; returns the machine samples

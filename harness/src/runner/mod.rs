@@ -5,6 +5,7 @@
 //! runs it (the terminal reporter, a JSON printer, tests) consumes the
 //! events.
 
+mod failure;
 mod iteration;
 mod steps;
 
@@ -14,6 +15,7 @@ use serde::Serialize;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+pub use failure::IterationFailure;
 pub use iteration::{IterationPlan, run_iteration};
 
 use crate::{
@@ -122,8 +124,15 @@ pub mod exit_codes {
 /// beats failure beats pass.
 pub fn exit_code_for(records: &[IterationRecord]) -> u8 {
     let any = |f: &dyn Fn(&IterationStatus) -> bool| records.iter().any(|r| f(&r.status));
+    let input_error = records.iter().any(|r| {
+        r.failure
+            .as_ref()
+            .is_some_and(IterationFailure::is_input_error)
+    });
     if any(&|s| matches!(s, IterationStatus::Interrupted)) {
         exit_codes::INTERRUPTED
+    } else if input_error {
+        exit_codes::USAGE
     } else if any(&|s| matches!(s, IterationStatus::Infrastructure { .. })) {
         exit_codes::INFRASTRUCTURE
     } else if any(&|s| matches!(s, IterationStatus::Failed)) {

@@ -23,8 +23,13 @@ pub(crate) enum SectionEnd {
     Completed,
     /// A step failed: the scenario cannot go on.
     StepFailed(String),
-    /// A process crashed or hung.
+    /// A peer is not running.
     Infrastructure(InfraError),
+    /// A request got no reply: the peer died, hung, or its stdin closed.
+    PeerFailed(RequestError),
+    /// The testnet died or froze under the section (set by the iteration,
+    /// which watches it).
+    Testnet(super::IterationFailure),
     /// Ctrl-C or SIGTERM.
     Interrupted,
 }
@@ -51,6 +56,7 @@ pub(crate) struct StepContext<'a> {
 enum Failure {
     Step(String),
     Infra(InfraError),
+    Peer(RequestError),
     Interrupted,
 }
 
@@ -92,6 +98,10 @@ pub(crate) async fn run_section(ctx: &mut StepContext<'_>, section: &Section) ->
             }
             Err(Failure::Infra(error)) => {
                 run.end = SectionEnd::Infrastructure(error);
+                break;
+            }
+            Err(Failure::Peer(error)) => {
+                run.end = SectionEnd::PeerFailed(error);
                 break;
             }
             Err(Failure::Interrupted) => {
@@ -206,22 +216,9 @@ async fn request(
         () = ctx.cancel.cancelled() => return Err(Failure::Interrupted),
     };
     run.last_received = Some(Instant::now());
-    reply.map_err(|error| {
-        Failure::Infra(match error {
-            // The iteration adds how it exited once the process is reaped.
-            RequestError::Gone { role, op } => InfraError::new(&role, format!("exited while `{op}` was pending")),
-            RequestError::Timeout { role, op, timeout } => InfraError::new(
-                &role,
-                format!(
-                    "no answer to `{op}` within {:.0} s (the peer hangs; raise the step's timeout_ms if it is just slow)",
-                    timeout.as_secs_f64()
-                ),
-            ),
-            RequestError::Send { role, op, reason } => {
-                InfraError::new(&role, format!("cannot send `{op}`: {reason}"))
-            }
-        })
-    })
+    // The iteration turns this into a typed failure once the process is
+    // reaped and it knows how it exited.
+    reply.map_err(Failure::Peer)
 }
 
 fn check_reply(peer: &str, op: &str, reply: Reply, where_: &str) -> Result<Value, Failure> {

@@ -19,6 +19,15 @@ use super::{
 /// Per-step timeout when neither the step nor `[defaults]` gives one.
 pub const DEFAULT_STEP_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// Longest `timeout_ms` a scenario may give a step: a day. A larger one is
+/// a typo (a hang would go unnoticed for longer than anyone waits), and
+/// near `u64::MAX` milliseconds the runner's clock arithmetic overflows.
+pub const MAX_TIMEOUT_MS: u64 = 86_400_000;
+
+/// Most times a step may `repeat`: far above any scenario (the default one
+/// repeats 70 times, its benchmark 300), far below "runs for ever".
+pub const MAX_REPEAT: u64 = 100_000;
+
 /// A position in the scenario file, 1-based; shown as `line:column`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize)]
 pub struct Location {

@@ -112,7 +112,9 @@ pub(crate) fn parse(
     };
     let root = DeTable::parse(text).map_err(|e| {
         let span = e.span().unwrap_or(0..0);
-        doc.err(&span, format!("TOML syntax: {}", e.message().trim()))
+        // One line, whatever the parser's message spans.
+        let message: Vec<&str> = e.message().lines().map(str::trim).collect();
+        doc.err(&span, format!("TOML syntax: {}", message.join(" ").trim()))
     })?;
     let root_value = toml::Spanned::new(root.span(), DeValue::Table(root.into_inner()));
     let top = Fields::of(&doc, &root_value, "the scenario")?;
@@ -127,7 +129,15 @@ pub(crate) fn parse(
         ..Spans::default()
     };
 
-    let (name, _) = top.req_str("name")?;
+    let (name, name_at) = top.req_str("name")?;
+    // The name heads every report and run manifest; an empty one leaves
+    // them unlabelled.
+    if name.trim().is_empty() {
+        return Err(doc.err_at(
+            name_at,
+            "`name` of the scenario is empty; give it a short name, e.g. name = \"smoke\"",
+        ));
+    }
     let description = top
         .opt_str("description")?
         .map(|(d, _)| d)
@@ -305,6 +315,13 @@ fn read_section(
     let fields = Fields::of(doc, value, "a section")?;
     fields.deny_unknown(&["id", "title", "steps"])?;
     let (id, id_location) = fields.req_str("id")?;
+    // Reports show sections as `§<id>`; an empty id is a bare `§`.
+    if id.trim().is_empty() {
+        return Err(doc.err_at(
+            id_location,
+            "section `id` is empty; give it a short id, e.g. id = \"1\"",
+        ));
+    }
     let (title, _) = fields.req_str("title")?;
     let mut steps = Vec::new();
     let mut spans = SectionSpans {

@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use super::{
     ScenarioError,
-    model::{Location, RepeatCount, Scenario, StepKind},
+    model::{Location, MAX_REPEAT, RepeatCount, Scenario, StepKind},
     parse::{Spans, StepSpans, VarRef},
     vars::{self, BUILTIN_NAMES, Builtins, Captures},
 };
@@ -186,14 +186,23 @@ fn check_repeat(
     if !scenario.params.contains_key(root) && !BUILTIN_NAMES.contains(&root) {
         return Ok(());
     }
-    vars::resolve_repeat(
+    let count = vars::resolve_repeat(
         repeat,
         &Captures::new(),
         &scenario.params,
         &Builtins::default(),
     )
-    .map(|_| ())
-    .map_err(|e| scenario.error_at(at, e.to_string()))
+    .map_err(|e| scenario.error_at(at, e.to_string()))?;
+    // A param is usually set with `--set`, so say which one to lower.
+    if count > MAX_REPEAT {
+        return Err(scenario.error_at(
+            at,
+            format!(
+                "repeat `${{{reference}}}` is `{count}`, more than {MAX_REPEAT} repeats; lower it (--set {root}=...)"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// What variables may refer to at a point of the document.

@@ -33,6 +33,44 @@ use sha2::{Digest, Sha256};
 /// Multihash code of sha2-256, the only hash function this system accepts.
 pub const SHA2_256: u64 = 0x12;
 
+/// The longest CAR section iroh-car reads (its private `MAX_ALLOC`); longer
+/// ones it refuses. A section is one block's CID followed by its data.
+const CAR_SECTION_MAX_BYTES: usize = 4 * 1024 * 1024;
+
+/// The encoded length of every CID this system accepts: version 1, a
+/// one-byte codec (0x71 or 0x55), the sha2-256 code and digest length, and
+/// the 32-byte digest.
+const CID_BYTES: usize = 36;
+
+/// The largest block, in bytes of data, this system stores or moves: what
+/// fits in one CAR section next to its CID. Checked for blocks read from a
+/// CAR and (by the gateway) for blocks put one by one, so a block is
+/// accepted by both routes or by neither.
+pub const MAX_BLOCK_BYTES: usize = CAR_SECTION_MAX_BYTES - CID_BYTES;
+
+/// A block with more than [`MAX_BLOCK_BYTES`] of data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("block of `{size}` bytes is over the limit of `{limit}` bytes per block")]
+pub struct BlockTooLarge {
+    /// The block's data length (for a CAR section too long to read, its
+    /// length less a 36-byte CID).
+    pub size: usize,
+    /// [`MAX_BLOCK_BYTES`].
+    pub limit: usize,
+}
+
+/// Refuses a block of `size` bytes of data over [`MAX_BLOCK_BYTES`].
+pub fn check_block_size(size: usize) -> Result<(), BlockTooLarge> {
+    if size > MAX_BLOCK_BYTES {
+        Err(BlockTooLarge {
+            size,
+            limit: MAX_BLOCK_BYTES,
+        })
+    } else {
+        Ok(())
+    }
+}
+
 /// The IPLD codecs a block may use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Codec {
@@ -141,6 +179,9 @@ pub enum CarError {
     /// A block in the CAR does not match its CID or codec rules.
     #[error("car file holds an invalid block: {0}")]
     InvalidBlock(#[from] BlockError),
+    /// A block in the CAR is over [`MAX_BLOCK_BYTES`].
+    #[error(transparent)]
+    BlockTooLarge(#[from] BlockTooLarge),
 }
 
 /// The CIDv1 (sha2-256) of `bytes` under `codec`.
@@ -277,13 +318,30 @@ pub async fn write_car<'a>(
 
 /// Reads a CARv1 file, verifying every block against its CID.
 ///
-/// The first block that does not match is an error naming its CID; nothing
-/// is returned from a CAR that holds one.
+/// The first block that does not match is an error naming its CID, and a
+/// block over [`MAX_BLOCK_BYTES`] is [`CarError::BlockTooLarge`]; nothing is
+/// returned from a CAR that holds either.
 pub async fn read_car(bytes: &[u8]) -> Result<CarContents, CarError> {
     let mut reader = CarReader::new(bytes).await?;
     let roots = reader.header().roots().to_vec();
     let mut blocks = Vec::new();
-    while let Some((cid, data)) = reader.next_block().await? {
+    loop {
+        let (cid, data) = match reader.next_block().await {
+            Ok(Some(block)) => block,
+            Ok(None) => break,
+            // iroh-car's own limit, which ours is derived from: report it
+            // as ours, with the limit named, rather than as a malformed CAR.
+            Err(iroh_car::Error::LdReadTooLarge(section)) => {
+                return Err(BlockTooLarge {
+                    size: section.saturating_sub(CID_BYTES),
+                    limit: MAX_BLOCK_BYTES,
+                }
+                .into());
+            }
+            Err(other) => return Err(other.into()),
+        };
+        // A CID shorter than ours leaves room for more data in a section.
+        check_block_size(data.len())?;
         blocks.push(Block::verified(cid, data)?);
     }
     Ok(CarContents { roots, blocks })
@@ -404,6 +462,39 @@ mod tests {
             CarError::InvalidBlock(BlockError::DigestMismatch { cid, .. }) if cid == b.cid
         ));
         assert!(err.to_string().contains(&b.cid.to_string()), "{err}");
+    }
+
+    #[test]
+    fn every_accepted_cid_is_as_long_as_the_limit_assumes() {
+        for codec in [Codec::Raw, Codec::DagCbor] {
+            assert_eq!(cid_for(codec, b"x").encoded_len(), CID_BYTES);
+        }
+        assert_eq!(MAX_BLOCK_BYTES, 4 * 1024 * 1024 - 36);
+    }
+
+    #[tokio::test]
+    async fn car_blocks_up_to_the_limit_are_read_and_larger_ones_refused_naming_it() {
+        let largest = Block::new(Codec::Raw, vec![7_u8; MAX_BLOCK_BYTES]);
+        let bytes = write_car(&[largest.cid], [&largest]).await.unwrap();
+        assert_eq!(read_car(&bytes).await.unwrap().blocks, vec![largest]);
+
+        let over = Block::new(Codec::Raw, vec![7_u8; MAX_BLOCK_BYTES + 1]);
+        let bytes = write_car(&[over.cid], [&over]).await.unwrap();
+        let err = read_car(&bytes).await.unwrap_err();
+        assert!(matches!(
+            err,
+            CarError::BlockTooLarge(BlockTooLarge { size, limit: MAX_BLOCK_BYTES })
+                if size == MAX_BLOCK_BYTES + 1
+        ));
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "block of `{}` bytes is over the limit of `{MAX_BLOCK_BYTES}` bytes per block",
+                MAX_BLOCK_BYTES + 1
+            )
+        );
+        assert!(check_block_size(MAX_BLOCK_BYTES).is_ok());
+        assert!(check_block_size(MAX_BLOCK_BYTES + 1).is_err());
     }
 
     #[tokio::test]

@@ -27,8 +27,13 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::{
     metrics::{Counted, ServiceCounters},
-    profile::{NetworkProfile, Service, ServiceModel},
+    profile::{MAX_DURATION_MS, MAX_TIME_SCALE, NetworkProfile, Service, ServiceModel},
 };
+
+/// The longest refill period of a rate limit: [`MAX_DURATION_MS`] at
+/// [`MAX_TIME_SCALE`].
+const LONGEST_PERIOD: Duration =
+    Duration::from_secs(MAX_DURATION_MS / 1000 * MAX_TIME_SCALE as u64);
 
 /// What to do with one request.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -90,7 +95,11 @@ impl ServiceGate {
         let mut rng = ChaCha8Rng::seed_from_u64(profile.seed);
         rng.set_stream(stream);
         let limiter = model.rate_limit.as_ref().and_then(|limit| {
-            let period = Duration::from_secs_f64(profile.time_scale / limit.per_second);
+            // Validation keeps the period within a day at the largest scale;
+            // clamp to that too, so that a profile built by hand cannot make
+            // this (or governor, past 584 years) panic.
+            let period = Duration::try_from_secs_f64(profile.time_scale / limit.per_second)
+                .map_or(LONGEST_PERIOD, |period| period.min(LONGEST_PERIOD));
             let burst = NonZeroU32::new(limit.burst)?;
             // `with_period` refuses a zero period; a period under a
             // nanosecond is no limit at all in practice.
@@ -136,7 +145,7 @@ impl ServiceGate {
             self.counters.bump(Counted::RateLimited);
             return Admission::RateLimited {
                 retry_after,
-                delay: before + after,
+                delay: before.saturating_add(after),
             };
         }
         let drop_until = self.drop_share;
@@ -148,12 +157,12 @@ impl ServiceGate {
         } else if roll < error_until {
             self.counters.bump(Counted::Error5xx);
             Admission::ServerError {
-                delay: before + after,
+                delay: before.saturating_add(after),
             }
         } else if roll < stall_until {
             self.counters.bump(Counted::Stalled);
             Admission::Forward {
-                before: before + self.stall,
+                before: before.saturating_add(self.stall),
                 after,
             }
         } else {
@@ -182,8 +191,11 @@ impl ServiceGate {
     pub fn next_disconnect(&self) -> Option<Duration> {
         let mean = self.disconnect_mean?;
         let u: f64 = self.lock_rng().random();
-        // Inverse-CDF sampling; `1 - u` is in (0, 1], so the log is finite.
-        Some(mean.mul_f64(-(1.0 - u).ln()))
+        // Inverse-CDF sampling; `1 - u` is in (0, 1], so the log is finite
+        // (at most about 37). Checked all the same: `mul_f64` panics on
+        // overflow, and the mean comes from the profile.
+        let factor = -(1.0 - u).ln();
+        Some(Duration::try_from_secs_f64(mean.as_secs_f64() * factor).unwrap_or(Duration::MAX))
     }
 
     fn draw_one_way(&self, rng: &mut ChaCha8Rng) -> Duration {
@@ -192,7 +204,7 @@ impl ServiceGate {
         let offset: f64 = rng.random_range(-1.0..=1.0);
         let jitter = self.jitter.mul_f64(offset.abs());
         if offset >= 0.0 {
-            self.one_way + jitter
+            self.one_way.saturating_add(jitter)
         } else {
             self.one_way.saturating_sub(jitter)
         }
@@ -347,6 +359,33 @@ mod tests {
         // Buckets are per client.
         assert!(matches!(gate.admit("b"), Admission::Forward { .. }));
         assert_eq!(gate.counters().snapshot().rate_limited, 1);
+    }
+
+    #[test]
+    fn a_gate_from_an_unvalidated_profile_saturates_instead_of_panicking() {
+        let mut p = profile("", &[]);
+        p.time_scale = 1e30;
+        for model in [&mut p.aggregator, &mut p.gateway, &mut p.relay] {
+            model.rtt_ms = u64::MAX;
+            model.jitter_ms = u64::MAX;
+            model.rate_limit = Some(crate::profile::RateLimit {
+                per_second: 1e-300,
+                burst: 1,
+            });
+            model.faults.stall = 1.0;
+            model.faults.stall_ms = u64::MAX;
+        }
+        p.relay.disconnect_mean_ms = Some(u64::MAX);
+        for service in Service::ALL {
+            let gate = ServiceGate::new(&p, service);
+            for _ in 0..3 {
+                let _ = gate.admit("a");
+                let _ = gate.one_way_delay();
+            }
+            if service == Service::Relay {
+                assert!(gate.next_disconnect().is_some());
+            }
+        }
     }
 
     #[test]

@@ -31,6 +31,17 @@ const BUILTIN_PROFILES: &[(&str, &str)] = &[
     ("realistic", include_str!("../profiles/realistic.toml")),
 ];
 
+/// The largest `time_scale`.
+pub const MAX_TIME_SCALE: f64 = 1000.0;
+
+/// The longest duration a profile may set, in unscaled milliseconds (one
+/// day): far beyond anything a soak iteration models, and small enough that
+/// at [`MAX_TIME_SCALE`] every scaled delay, every sum of a few of them and
+/// every deadline computed from one stays far inside what `Duration` and
+/// `Instant` can hold. Unbounded, `rtt_ms = 9223372036854775807` made the
+/// testnet panic on its first request.
+pub const MAX_DURATION_MS: u64 = 24 * 60 * 60 * 1000;
+
 /// Why a profile could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum ProfileError {
@@ -278,15 +289,25 @@ impl NetworkProfile {
     }
 
     /// `ms` of unscaled time, multiplied by `time_scale`.
+    ///
+    /// A validated profile keeps this far from overflow; one built by hand
+    /// with an absurd scale saturates instead of panicking.
     pub fn scaled(&self, ms: u64) -> Duration {
-        Duration::from_secs_f64(ms as f64 / 1000.0 * self.time_scale)
+        let seconds = ms as f64 / 1000.0 * self.time_scale;
+        // NaN or negative (an unvalidated scale) is no time at all.
+        Duration::try_from_secs_f64(seconds).unwrap_or(if seconds > 0.0 {
+            Duration::MAX
+        } else {
+            Duration::ZERO
+        })
     }
 
     /// Checks ranges and that service-specific fields sit on their service.
     fn validate(&self) -> Result<(), String> {
-        if !(self.time_scale.is_finite() && self.time_scale > 0.0 && self.time_scale <= 1000.0) {
+        // Also refuses NaN, which fails every comparison.
+        if !(self.time_scale > 0.0 && self.time_scale <= MAX_TIME_SCALE) {
             return Err(format!(
-                "time_scale must be a number in (0, 1000], got {}",
+                "time_scale must be a number in (0, {MAX_TIME_SCALE}], got `{:?}`",
                 self.time_scale
             ));
         }
@@ -331,8 +352,32 @@ impl ServiceModel {
                     limit.per_second
                 ));
             }
+            // A refill period over a day is, like any duration over a day,
+            // too long to compute with at every scale.
+            let period_ms = 1000.0 / limit.per_second;
+            if period_ms > MAX_DURATION_MS as f64 {
+                return Err(format!(
+                    "rate_limit.per_second must be at least one per day (1/86400), got `{:?}`",
+                    limit.per_second
+                ));
+            }
             if limit.burst == 0 {
                 return Err("rate_limit.burst must be at least 1".to_owned());
+            }
+        }
+        let durations = [
+            ("rtt_ms", Some(self.rtt_ms)),
+            ("jitter_ms", Some(self.jitter_ms)),
+            ("faults.stall_ms", Some(self.faults.stall_ms)),
+            ("propagation_ms", self.propagation_ms),
+            ("block_interval_ms", self.block_interval_ms),
+            ("disconnect_mean_ms", self.disconnect_mean_ms),
+        ];
+        for (field, ms) in durations {
+            if let Some(ms) = ms.filter(|ms| *ms > MAX_DURATION_MS) {
+                return Err(format!(
+                    "{field} must be at most `{MAX_DURATION_MS}` (one day), got `{ms}`"
+                ));
             }
         }
         let shares = [
@@ -497,6 +542,91 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("time_scale"), "{err}");
+    }
+
+    #[test]
+    fn time_scale_over_the_cap_or_not_a_number_is_refused() {
+        for value in ["1000.5", "1e30", "nan", "inf", "-1"] {
+            let err = NetworkProfile::load("ci", &[format!("time_scale={value}")])
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("time_scale must be a number in (0, 1000]"),
+                "{value}: {err}"
+            );
+        }
+        assert!(NetworkProfile::load("ci", &["time_scale=1000".to_owned()]).is_ok());
+    }
+
+    #[test]
+    fn durations_over_a_day_are_refused_naming_the_field() {
+        let cases = [
+            ("gateway.rtt_ms=9223372036854775807", "[gateway] rtt_ms"),
+            ("aggregator.jitter_ms=86400001", "[aggregator] jitter_ms"),
+            (
+                "relay.faults={ stall = 0.1, stall_ms = 86400001 }",
+                "[relay] faults.stall_ms",
+            ),
+            (
+                "gateway.propagation_ms=86400001",
+                "[gateway] propagation_ms",
+            ),
+            (
+                "aggregator.block_interval_ms=86400001",
+                "[aggregator] block_interval_ms",
+            ),
+            (
+                "relay.disconnect_mean_ms=86400001",
+                "[relay] disconnect_mean_ms",
+            ),
+        ];
+        for (item, needle) in cases {
+            let err =
+                NetworkProfile::load("ideal", &[item.to_owned(), "time_scale=1000".to_owned()])
+                    .unwrap_err()
+                    .to_string();
+            assert!(
+                err.contains(needle) && err.contains("`86400000`"),
+                "{item}: {err}"
+            );
+        }
+        let day = NetworkProfile::load(
+            "ideal",
+            &[
+                "gateway.rtt_ms=86400000".to_owned(),
+                "time_scale=1000".to_owned(),
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            day.scaled(day.gateway.rtt_ms),
+            Duration::from_secs(86_400_000)
+        );
+    }
+
+    #[test]
+    fn a_rate_limit_slower_than_one_per_day_is_refused() {
+        let slow = "gateway.rate_limit={ per_second = 1e-300, burst = 1 }".to_owned();
+        let err = NetworkProfile::load("ideal", &[slow])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("per_second") && err.contains("`1e-300`"),
+            "{err}"
+        );
+        let daily = "gateway.rate_limit={ per_second = 0.0000116, burst = 1 }".to_owned();
+        assert!(NetworkProfile::load("ideal", &[daily]).is_ok());
+    }
+
+    #[test]
+    fn scaled_saturates_instead_of_panicking() {
+        let mut profile = NetworkProfile::load("ideal", &[]).unwrap();
+        profile.time_scale = 1e30;
+        assert_eq!(profile.scaled(60_000), Duration::MAX);
+        profile.time_scale = f64::NAN;
+        assert_eq!(profile.scaled(60_000), Duration::ZERO);
+        profile.time_scale = MAX_TIME_SCALE;
+        assert_eq!(profile.scaled(u64::MAX), Duration::MAX);
     }
 
     #[test]

@@ -12,7 +12,7 @@ use iroh_car::{CarHeader, CarReader, CarWriter};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use sphere_testnet::gateway::{BlockStore, GatewayState, router};
+use sphere_testnet::gateway::{BlockStore, GatewayState, MAX_BLOCK_BYTES, router};
 
 const RAW: u64 = 0x55;
 const DAG_CBOR: u64 = 0x71;
@@ -303,6 +303,49 @@ async fn block_put_names_blocks_as_an_independent_hasher_does() {
         .upload("block/put?cid-codec=dag-cbor", &[b"\xff not cbor"])
         .await;
     kubo_error(response, StatusCode::BAD_REQUEST, 1).await;
+}
+
+#[tokio::test]
+async fn block_put_and_dag_import_share_one_block_size_limit() {
+    let gateway = Gateway::in_memory(HOUR).await;
+    let largest = vec![0x5a_u8; MAX_BLOCK_BYTES];
+    let over = vec![0xa5_u8; MAX_BLOCK_BYTES + 1];
+    let (largest_cid, over_cid) = (cid_of(RAW, &largest), cid_of(RAW, &over));
+
+    // The largest block goes in by either route.
+    let response = gateway.upload("block/put?cid-codec=raw", &[&largest]).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let car = car_of(&[largest_cid], &[(largest_cid, largest.clone())]).await;
+    let response = gateway.upload_raw("dag/import", car).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let lines = ndjson(&response.text().await.unwrap());
+    assert_eq!(lines, vec![root_line(&largest_cid, "")]);
+
+    // One byte more is refused by both, alike, naming the limit.
+    let limit = format!("over the limit of `{MAX_BLOCK_BYTES}` bytes per block");
+    let response = gateway.upload("block/put?cid-codec=raw", &[&over]).await;
+    let put = kubo_error(response, StatusCode::PAYLOAD_TOO_LARGE, 1).await;
+    assert!(
+        put.contains(&format!("block of `{}` bytes", over.len())),
+        "{put}"
+    );
+    assert!(put.contains(&limit), "{put}");
+    let car = car_of(&[over_cid], &[(over_cid, over.clone())]).await;
+    let response = gateway.upload_raw("dag/import", car).await;
+    let import = kubo_error(response, StatusCode::PAYLOAD_TOO_LARGE, 1).await;
+    assert!(import.contains(&limit), "{import}");
+    assert!(import.contains("nothing was stored"), "{import}");
+    let response = gateway.rpc(&format!("block/stat?arg={over_cid}")).await;
+    assert_eq!(
+        response.status(),
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "not stored"
+    );
+
+    // 50 MB, the size that used to go in through `block/put`.
+    let huge = vec![0_u8; 50_000_000];
+    let response = gateway.upload_raw("block/put?cid-codec=raw", huge).await;
+    kubo_error(response, StatusCode::PAYLOAD_TOO_LARGE, 1).await;
 }
 
 #[tokio::test]

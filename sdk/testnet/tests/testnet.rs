@@ -22,6 +22,9 @@ use sphere_protocol::{
     signing::SecretKey,
 };
 
+/// Set to `1`, the testnet stops when its stdin reaches end of input.
+const STOP_ON_STDIN_EOF: &str = "SPHERE_STOP_ON_STDIN_EOF";
+
 /// A testnet child process, stopped with SIGTERM when dropped.
 struct Testnet {
     child: Child,
@@ -30,14 +33,22 @@ struct Testnet {
 
 impl Testnet {
     fn start(args: &[&str]) -> Testnet {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_sphere-testnet"))
+        Testnet::start_with(args, |command| {
+            // Stdin is null here: inherited, the variable would stop it at once.
+            command.stdin(Stdio::null()).env_remove(STOP_ON_STDIN_EOF);
+        })
+    }
+
+    /// Starts the testnet with `configure` applied to its command last.
+    fn start_with(args: &[&str], configure: impl FnOnce(&mut Command)) -> Testnet {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_sphere-testnet"));
+        command
             .args(args)
             .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn sphere-testnet");
+            .stderr(Stdio::inherit());
+        configure(&mut command);
+        let mut child = command.spawn().expect("spawn sphere-testnet");
         let stdout = child.stdout.take().expect("stdout");
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
@@ -58,12 +69,20 @@ impl Testnet {
 
     fn terminate(&mut self) -> std::process::ExitStatus {
         kill(Pid::from_raw(self.child.id() as i32), Signal::SIGTERM).expect("SIGTERM");
-        let deadline = Instant::now() + Duration::from_secs(20);
+        self.wait_exit(Duration::from_secs(20))
+            .expect("testnet did not stop on SIGTERM")
+    }
+
+    /// The exit status, if the testnet exits within `within`.
+    fn wait_exit(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + within;
         loop {
             if let Some(status) = self.child.try_wait().expect("wait") {
-                return status;
+                return Some(status);
             }
-            assert!(Instant::now() < deadline, "testnet did not stop on SIGTERM");
+            if Instant::now() >= deadline {
+                return None;
+            }
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -127,6 +146,50 @@ fn ready_line_names_three_loopback_endpoints() {
     assert!(testnet.url("relay").starts_with("ws://127.0.0.1:"));
     let status = testnet.terminate();
     assert!(status.success(), "{status:?}");
+}
+
+#[test]
+fn with_the_variable_end_of_stdin_stops_the_testnet_cleanly() {
+    let mut testnet = Testnet::start_with(&["--profile", "ideal"], |command| {
+        command.stdin(Stdio::piped()).env(STOP_ON_STDIN_EOF, "1");
+    });
+    // What a parent killed by SIGKILL leaves behind: its end of the pipe closed.
+    drop(testnet.child.stdin.take());
+    let status = testnet
+        .wait_exit(Duration::from_secs(10))
+        .expect("the testnet stops within 10 s of its stdin closing");
+    assert!(status.success(), "{status:?}");
+}
+
+#[test]
+fn without_the_variable_end_of_stdin_changes_nothing() {
+    let mut testnet = Testnet::start_with(&["--profile", "ideal"], |command| {
+        command.stdin(Stdio::piped()).env_remove(STOP_ON_STDIN_EOF);
+    });
+    drop(testnet.child.stdin.take());
+    assert_eq!(
+        testnet.wait_exit(Duration::from_secs(1)),
+        None,
+        "still running"
+    );
+    let status = testnet.terminate();
+    assert!(status.success(), "{status:?}");
+}
+
+#[test]
+fn a_bad_stop_on_stdin_eof_value_is_a_usage_error() {
+    let output = Command::new(env!("CARGO_BIN_EXE_sphere-testnet"))
+        .args(["--profile", "ideal"])
+        .env(STOP_ON_STDIN_EOF, "maybe")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run sphere-testnet");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert_eq!(
+        stderr.trim(),
+        "sphere-testnet: SPHERE_STOP_ON_STDIN_EOF=`maybe`: expected 1 or 0"
+    );
 }
 
 #[tokio::test]
@@ -500,6 +563,7 @@ fn run_to_exit(args: &[&str]) -> (i32, String) {
     let output = Command::new(env!("CARGO_BIN_EXE_sphere-testnet"))
         .args(args)
         .stdin(Stdio::null())
+        .env_remove(STOP_ON_STDIN_EOF)
         .output()
         .expect("run sphere-testnet");
     (

@@ -225,30 +225,64 @@ fn parse_bool(value: &str) -> Option<bool> {
     }
 }
 
+/// The largest `SPHERE_TIME_SCALE`, as the testnet caps its `time_scale`:
+/// at 1000 the longest timer (the 60 s proof deadline) is under a day, so
+/// every scaled duration and every deadline computed from one fits.
+pub const MAX_TIME_SCALE: f64 = 1000.0;
+
 /// The SDK's own timers, before scaling.
+///
+/// The scale is private so that every `Timers` went through [`Timers::new`]:
+/// an unchecked scale of `1e30` would make the scaled durations overflow.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Timers {
     /// Multiplies every duration below (`SPHERE_TIME_SCALE`).
-    pub time_scale: f64,
+    time_scale: f64,
 }
 
 impl Timers {
-    /// Timers at `time_scale` (must be positive and finite).
+    /// Timers at `time_scale`, which must be in `(0, MAX_TIME_SCALE]`.
     pub fn new(time_scale: f64) -> Result<Self, ConfigError> {
-        if time_scale.is_finite() && time_scale > 0.0 {
+        // Debug, unlike Display, writes `1e30` rather than thirty zeros.
+        Self::checked(time_scale, &format!("{time_scale:?}"))
+    }
+
+    /// Timers at the scale written as `text` (`SPHERE_TIME_SCALE`'s value),
+    /// refused with the text as given.
+    pub fn parse(text: &str) -> Result<Self, ConfigError> {
+        match text.trim().parse::<f64>() {
+            Ok(time_scale) => Self::checked(time_scale, text),
+            Err(_) => Err(Self::bad_scale(text)),
+        }
+    }
+
+    fn checked(time_scale: f64, shown: &str) -> Result<Self, ConfigError> {
+        // Also refuses NaN, which fails every comparison.
+        if time_scale > 0.0 && time_scale <= MAX_TIME_SCALE {
             Ok(Timers { time_scale })
         } else {
-            Err(ConfigError::BadValue {
-                name: "SPHERE_TIME_SCALE".into(),
-                value: time_scale.to_string(),
-                expected: "a positive number".into(),
-            })
+            Err(Self::bad_scale(shown))
         }
+    }
+
+    fn bad_scale(shown: &str) -> ConfigError {
+        ConfigError::BadValue {
+            name: "SPHERE_TIME_SCALE".into(),
+            value: shown.to_owned(),
+            expected: format!("a number in (0, {MAX_TIME_SCALE}]"),
+        }
+    }
+
+    /// The factor every timer is multiplied by.
+    pub fn time_scale(&self) -> f64 {
+        self.time_scale
     }
 
     /// `ms` of unscaled time, scaled.
     pub fn scaled(&self, ms: u64) -> Duration {
-        Duration::from_secs_f64(ms as f64 / 1000.0 * self.time_scale)
+        // The scale is at most `MAX_TIME_SCALE`, so only an `ms` near
+        // `u64::MAX` can overflow; saturate rather than panic.
+        Duration::try_from_secs_f64(ms as f64 / 1000.0 * self.time_scale).unwrap_or(Duration::MAX)
     }
 
     /// Quiet time after the last write before a flush starts (2 s).
@@ -359,5 +393,36 @@ mod tests {
         assert_eq!(t.flush_debounce(), Duration::from_millis(200));
         assert_eq!(t.head_verify_deadline(), Duration::from_secs(3));
         assert!(Timers::new(0.0).is_err());
+    }
+
+    #[test]
+    fn time_scale_out_of_range_is_refused_naming_the_range() {
+        for text in [
+            "1e30", "1000.5", "-1", "0", "NaN", "inf", "-inf", "fast", "",
+        ] {
+            let err = Timers::parse(text).unwrap_err();
+            assert_eq!(
+                err.to_string(),
+                format!("SPHERE_TIME_SCALE=`{text}`: expected a number in (0, 1000]")
+            );
+        }
+        assert_eq!(
+            Timers::new(1e30).unwrap_err().to_string(),
+            "SPHERE_TIME_SCALE=`1e30`: expected a number in (0, 1000]"
+        );
+        assert!(Timers::new(f64::NAN).is_err());
+        let fastest = Timers::parse(" 1000 ").unwrap();
+        assert_eq!(fastest.time_scale(), 1000.0);
+        assert_eq!(fastest.proof_deadline(), Duration::from_secs(60_000));
+        assert_eq!(
+            Timers::parse("1e-3").unwrap().scaled(2_000),
+            Duration::from_millis(2)
+        );
+    }
+
+    #[test]
+    fn scaled_saturates_instead_of_panicking() {
+        let t = Timers::new(MAX_TIME_SCALE).unwrap();
+        assert_eq!(t.scaled(u64::MAX), Duration::MAX);
     }
 }

@@ -63,7 +63,7 @@ async fn bad_requests_get_clear_errors_and_the_peer_keeps_serving() {
         (
             "create_wallet",
             json!({"wallet": "w"}),
-            "invalid_argument",
+            "wallet_exists",
             "already exists",
         ),
         (
@@ -203,4 +203,131 @@ async fn sigterm_flushes_and_exits_zero() {
         .await;
     let balance = fresh.ok("balance", json!({"wallet": "t"})).await;
     assert_eq!(balance["text"], json!("UCT: 7 (1 token)"));
+}
+
+#[test]
+fn a_time_scale_out_of_range_is_refused_at_start_up() {
+    let dir = tempfile::tempdir().unwrap();
+    for value in ["1e30", "1001", "-1", "0", "NaN", "inf", "fast"] {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_sphere-peer"))
+            .arg("--data-dir")
+            .arg(dir.path())
+            // Never contacted: the peer must refuse the scale before serving.
+            .env("SPHERE_AGGREGATOR_URL", "http://127.0.0.1:9")
+            .env("SPHERE_IPFS_GATEWAY", "http://127.0.0.1:9")
+            .env("SPHERE_NOSTR_RELAY", "ws://127.0.0.1:9")
+            .env("SPHERE_TIME_SCALE", value)
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{value}: {stderr}");
+        assert_eq!(
+            stderr.trim(),
+            format!("sphere-peer: SPHERE_TIME_SCALE=`{value}`: expected a number in (0, 1000]")
+        );
+        assert!(output.stdout.is_empty(), "{value}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_line_that_is_not_utf8_is_answered_and_the_peer_keeps_serving() {
+    let testnet = testnet(&[]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut peer = PeerProcess::start(&testnet, dir.path(), &[]).await;
+    peer.send_bytes(b"{\"id\":1,\"op\":\"hel\xfflo\"}\n").await;
+    let answer = peer.read_response().await;
+    assert_eq!(answer["id"], Value::Null, "{answer}");
+    assert_eq!(answer["ok"], json!(false), "{answer}");
+    assert_eq!(answer["error"]["kind"], json!("bad_request"), "{answer}");
+    let message = answer["error"]["message"].as_str().unwrap();
+    assert!(message.contains("utf-8"), "{message}");
+    // The lines after it are served as usual.
+    assert_eq!(
+        peer.ok("hello", json!({})).await["name"],
+        json!("sphere-peer")
+    );
+    assert!(peer.shutdown().await.success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pipelined_requests_on_one_wallet_run_in_arrival_order() {
+    let testnet = testnet(&[]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut peer = PeerProcess::start(&testnet, dir.path(), &[]).await;
+    let requests = [
+        json!({"id": 1, "op": "create_wallet", "args": {"wallet": "p"}}),
+        json!({"id": 2, "op": "faucet", "args": {"wallet": "p", "amount": "5"}}),
+        json!({"id": 3, "op": "balance", "args": {"wallet": "p"}}),
+        json!({"id": 4, "op": "create_wallet", "args": {"wallet": "p"}}),
+    ];
+    // One write: every line is in the peer's stdin before the first runs.
+    let lines: String = requests.iter().map(|r| format!("{r}\n")).collect();
+    peer.send_raw(&lines).await;
+    let answers = peer.read_responses(requests.len()).await;
+    for id in [1, 2, 3] {
+        assert_eq!(answers[&id]["ok"], json!(true), "{}", answers[&id]);
+    }
+    assert_eq!(
+        answers[&3]["result"]["text"],
+        json!("UCT: 5 (1 token)"),
+        "the faucet ran before the balance"
+    );
+    let duplicate = &answers[&4];
+    assert_eq!(duplicate["ok"], json!(false), "{duplicate}");
+    assert_eq!(
+        duplicate["error"]["kind"],
+        json!("wallet_exists"),
+        "{duplicate}"
+    );
+    let message = duplicate["error"]["message"].as_str().unwrap();
+    assert!(message.contains("`p`"), "{message}");
+    assert!(peer.shutdown().await.success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_on_different_wallets_still_run_alongside() {
+    let testnet = testnet(&[]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut peer = PeerProcess::start(&testnet, dir.path(), &[]).await;
+    peer.ok("create_wallet", json!({"wallet": "slow"})).await;
+    peer.ok("create_wallet", json!({"wallet": "quick"})).await;
+    let requests = [
+        json!({"id": 10, "op": "invoice_await",
+               "args": {"wallet": "slow", "invoice_id": "none", "timeout_ms": 3000}}),
+        json!({"id": 11, "op": "balance", "args": {"wallet": "quick"}}),
+    ];
+    let lines: String = requests.iter().map(|r| format!("{r}\n")).collect();
+    peer.send_raw(&lines).await;
+    let first = peer.read_response().await;
+    assert_eq!(first["id"], json!(11), "`quick` waited for `slow`: {first}");
+    let second = peer.read_response().await;
+    assert_eq!(second["result"]["visible"], json!(false), "{second}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn end_of_input_flushes_and_exits_zero() {
+    let testnet = testnet(&[]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut peer = PeerProcess::start(&testnet, dir.path(), &[]).await;
+    let created = peer.ok("create_wallet", json!({"wallet": "e"})).await;
+    peer.ok("faucet", json!({"wallet": "e", "amount": "4"}))
+        .await;
+    // No explicit flush: closing stdin must flush before exiting.
+    peer.close_stdin();
+    let status = tokio::time::timeout(std::time::Duration::from_secs(60), peer.child.wait())
+        .await
+        .expect("the peer exits when stdin closes")
+        .unwrap();
+    assert!(status.success(), "{status:?}");
+    let mut fresh = PeerProcess::start(&testnet, &dir.path().join("other"), &[]).await;
+    fresh
+        .ok(
+            "import_wallet",
+            json!({"wallet": "e", "mnemonic": created["mnemonic"], "nostr": false}),
+        )
+        .await;
+    let balance = fresh.ok("balance", json!({"wallet": "e"})).await;
+    assert_eq!(balance["text"], json!("UCT: 4 (1 token)"));
 }

@@ -9,7 +9,11 @@ use toml::{
     de::{DeTable, DeValue},
 };
 
-use super::super::{ScenarioError, model::Location, vars};
+use super::super::{
+    ScenarioError,
+    model::{Location, MAX_TIMEOUT_MS},
+    vars,
+};
 
 /// A `${...}` reference found in the text, with where it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -288,21 +292,35 @@ impl<'a, 'i> Fields<'a, 'i> {
         ))
     }
 
-    /// An optional positive integer of milliseconds.
+    /// An optional positive integer of milliseconds, at most
+    /// [`MAX_TIMEOUT_MS`].
     pub(crate) fn opt_millis(&self, key: &str) -> Result<Option<u64>, ScenarioError> {
-        match self.get(key) {
-            None => Ok(None),
-            Some(value) => match self.doc.to_json_literal(value)? {
-                Value::Number(n) if n.as_u64().is_some_and(|ms| ms > 0) => Ok(n.as_u64()),
-                Value::Number(n) => Err(self.doc.err(
-                    &value.span(),
-                    format!(
-                        "`{key}` in {} must be a positive integer, not `{n}`",
-                        self.what
-                    ),
-                )),
-                _ => Err(self.bad_type(key, "a positive integer of milliseconds")),
-            },
+        let out_of_range = |value: &Spanned<DeValue<'_>>, n: &dyn std::fmt::Display| {
+            self.doc.err(
+                &value.span(),
+                format!(
+                    "`{key}` in {} must be a positive integer of milliseconds up to {MAX_TIMEOUT_MS} (a day), not `{n}`",
+                    self.what
+                ),
+            )
+        };
+        let Some(value) = self.get(key) else {
+            return Ok(None);
+        };
+        // Before the JSON conversion, which refuses `nan` and `inf` without
+        // naming the key.
+        if let DeValue::Float(f) = value.get_ref() {
+            return Err(out_of_range(value, f));
+        }
+        match self.doc.to_json_literal(value)? {
+            Value::Number(n)
+                if n.as_u64()
+                    .is_some_and(|ms| (1..=MAX_TIMEOUT_MS).contains(&ms)) =>
+            {
+                Ok(n.as_u64())
+            }
+            Value::Number(n) => Err(out_of_range(value, &n)),
+            _ => Err(self.bad_type(key, "a positive integer of milliseconds")),
         }
     }
 

@@ -12,8 +12,8 @@ use super::{
 use crate::scenario::{
     ScenarioError,
     model::{
-        AssertKind, AssertStep, Check, Location, OpStep, RepeatCount, Severity, SnapshotStep, Step,
-        StepKind,
+        AssertKind, AssertStep, Check, Location, MAX_REPEAT, OpStep, RepeatCount, Severity,
+        SnapshotStep, Step, StepKind,
     },
     vars::{Segment, parse_template},
 };
@@ -144,7 +144,11 @@ fn read_repeat(
     let shape = "`repeat` must be a non-negative integer or a single `${variable}`";
     match value.get_ref() {
         DeValue::Integer(_) => match fields.doc.to_json_literal(value)?.as_u64() {
-            Some(count) => Ok(Some(RepeatCount::Fixed(count))),
+            Some(count) if count <= MAX_REPEAT => Ok(Some(RepeatCount::Fixed(count))),
+            Some(count) => Err(fields.doc.err_at(
+                at,
+                format!("`repeat` `{count}` is more than {MAX_REPEAT} repeats; lower it"),
+            )),
             None => Err(fields
                 .doc
                 .err_at(at, format!("{shape}, not a negative number"))),
@@ -309,7 +313,19 @@ fn read_assert(
         AssertKind::Conservation => {
             let values = match operand("values")? {
                 Value::Array(values) if !values.is_empty() => values,
-                Value::Array(_) => return Err(fields.bad_type("values", "a non-empty array")),
+                Value::Array(_) => {
+                    let at = fields
+                        .get("values")
+                        .map_or(fields.doc.loc(fields.span.start), |v| {
+                            fields.doc.loc(v.span().start)
+                        });
+                    return Err(fields.doc.err_at(
+                        at,
+                        format!(
+                            "`values` of `conservation` assertion `{name}` is empty; list the amounts that must add up to `total`"
+                        ),
+                    ));
+                }
                 _ => return Err(fields.bad_type("values", "an array of amounts")),
             };
             let total = literal_decimal(&fields, "total", operand("total")?)?;

@@ -18,7 +18,7 @@ use axum::response::{IntoResponse, Response};
 use cid::Cid;
 use serde::Deserialize;
 use serde_json::json;
-use sphere_protocol::ipld::{Block, Codec, read_car, write_car};
+use sphere_protocol::ipld::{Block, CarError, Codec, check_block_size, read_car, write_car};
 
 use super::GatewayState;
 use super::dag::{Reach, WalkError, collect_dag, fetch};
@@ -51,6 +51,16 @@ impl RpcError {
         RpcError {
             status: StatusCode::INTERNAL_SERVER_ERROR,
             code: 0,
+            message: message.to_string(),
+        }
+    }
+
+    /// A block over the one limit both upload routes share: 413, as for a
+    /// body over the request limit, so a client tells "too big" from "bad".
+    fn too_large(message: impl Display) -> RpcError {
+        RpcError {
+            status: StatusCode::PAYLOAD_TOO_LARGE,
+            code: 1,
             message: message.to_string(),
         }
     }
@@ -170,9 +180,13 @@ pub(crate) async fn dag_import(
     let mut roots: Vec<Cid> = Vec::new();
     let mut blocks = Vec::new();
     for file in &files {
-        let car = read_car(file)
-            .await
-            .map_err(|e| RpcError::client(format!("car file refused, nothing was stored: {e}")))?;
+        let car = read_car(file).await.map_err(|e| {
+            let message = format!("car file refused, nothing was stored: {e}");
+            match e {
+                CarError::BlockTooLarge(_) => RpcError::too_large(message),
+                _ => RpcError::client(message),
+            }
+        })?;
         for root in car.roots {
             if !roots.contains(&root) {
                 roots.push(root);
@@ -274,6 +288,12 @@ pub(crate) async fn block_put(
     let files = read_uploads(request).await?;
     if files.is_empty() {
         return Err(RpcError::client("file argument \"data\" is required"));
+    }
+    // The limit `dag/import` applies to a block inside a CAR: without it a
+    // block too large to import could still be put, and the two upload
+    // paths of the `fanout` variant would disagree on what can be stored.
+    for file in &files {
+        check_block_size(file.len()).map_err(RpcError::too_large)?;
     }
     let blocks: Vec<Block> = files.into_iter().map(|f| Block::new(codec, f)).collect();
     for block in &blocks {

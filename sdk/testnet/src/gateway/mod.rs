@@ -9,7 +9,7 @@
 //! | `POST /api/v0/dag/import` | CARv1 upload (multipart or raw body), NDJSON `{"Root":{"Cid":{"/":..},"PinErrorMsg":..}}` per root |
 //! | `POST /api/v0/dag/export?arg=CID` | CARv1 of the DAG under `CID` |
 //! | `POST /api/v0/block/get?arg=CID` | the block's bytes |
-//! | `POST /api/v0/block/put?cid-codec=raw\|dag-cbor` | `{"Key":CID,"Size":n}` per uploaded file |
+//! | `POST /api/v0/block/put?cid-codec=raw\|dag-cbor` | `{"Key":CID,"Size":n}` per uploaded file (each at most [`MAX_BLOCK_BYTES`], as in a CAR) |
 //! | `POST /api/v0/block/stat?arg=CID` | `{"Key":CID,"Size":n}` |
 //! | `GET`, `HEAD /ipfs/{cid}` | raw block or CAR (trustless gateway), 404 until propagated |
 //!
@@ -43,9 +43,12 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 
+pub use sphere_protocol::ipld::MAX_BLOCK_BYTES;
 pub use store::{BlockStore, StoreError};
 
-/// The largest request body accepted (a CAR upload), in bytes.
+/// The largest request body accepted (a CAR upload), in bytes. Each block
+/// in it, and each block put on its own, is limited to [`MAX_BLOCK_BYTES`]
+/// (answered 413 like an oversize body).
 pub const MAX_BODY_BYTES: usize = 256 * 1024 * 1024;
 
 /// What the gateway's handlers share: the store and the propagation delay.

@@ -37,9 +37,12 @@ struct Args {
     /// The Nostr relay's URL.
     #[arg(long, env = "SPHERE_NOSTR_RELAY")]
     nostr_relay: String,
-    /// Multiply the SDK's own timers (debounce, polls, deadlines) by this.
-    #[arg(long, env = "SPHERE_TIME_SCALE", default_value_t = 1.0)]
-    time_scale: f64,
+    /// Multiply the SDK's own timers (debounce, polls, deadlines) by this;
+    /// in (0, 1000].
+    // Text, not `f64`: `Timers::parse` checks the range and refuses a bad
+    // value in the one-line form every other setting uses.
+    #[arg(long, env = "SPHERE_TIME_SCALE", default_value = "1")]
+    time_scale: String,
     /// Record perf counters and dump them to stderr.
     #[arg(long, env = "SPHERE_PERF", value_parser = parse_flag, default_value = "0")]
     perf: bool,
@@ -129,7 +132,7 @@ fn services(args: &Args) -> anyhow::Result<Services> {
             variants.set(name, value)?;
         }
     }
-    let timers = Timers::new(args.time_scale)?;
+    let timers = Timers::parse(&args.time_scale)?;
     let device = args
         .device
         .clone()
@@ -154,7 +157,7 @@ async fn serve(args: Args, services: Services) -> anyhow::Result<()> {
         perf::set_enabled(true);
         perf::spawn_stderr_dumper(Duration::from_millis(args.perf_dump_ms.max(1)));
     }
-    tracing::info!(variant = ?services.variants.to_map(), time_scale = services.timers.time_scale, "sphere-peer ready");
+    tracing::info!(variant = ?services.variants.to_map(), time_scale = services.timers.time_scale(), "sphere-peer ready");
     let peer = Arc::new(Peer::new(services, args.data_dir));
     let (responses, mut outgoing) = mpsc::unbounded_channel::<(String, AfterResponse)>();
     // Cancelled once the `shutdown` answer is out (or stdout is gone).
@@ -172,33 +175,48 @@ async fn serve(args: Args, services: Services) -> anyhow::Result<()> {
         }
         writer_exit.cancel();
     });
-    let mut lines = BufReader::new(tokio::io::stdin()).lines();
+    // Raw bytes per line, decoded afterwards: a line that is not UTF-8 is a
+    // bad request to answer, not a read error that would end the loop.
+    let mut stdin = BufReader::new(tokio::io::stdin());
+    let mut buffer = Vec::new();
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut interrupt = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
     loop {
         tokio::select! {
-            line = lines.next_line() => match line {
-                Ok(Some(line)) if line.trim().is_empty() => continue,
-                Ok(Some(line)) => {
-                    let peer = peer.clone();
-                    let responses = responses.clone();
-                    tokio::spawn(async move {
-                        let (response, after) = match protocol::parse_line(&line) {
-                            Ok(request) => {
-                                tracing::debug!(op = %request.op, id = %request.id, "request");
-                                peer.handle(request).await
-                            }
-                            Err(response) => (response, AfterResponse::Continue),
-                        };
-                        let mut text = serde_json::to_string(&response).unwrap_or_else(|e| {
-                            format!(r#"{{"id":null,"ok":false,"error":{{"kind":"internal","message":"{e}"}}}}"#)
-                        });
-                        text.push('\n');
-                        let _ = responses.send((text, after));
-                    });
-                }
-                Ok(None) | Err(_) => {
+            // `read_until` keeps what it has read in `buffer` if another
+            // branch wins, and every other branch ends the loop anyway.
+            read = stdin.read_until(b'\n', &mut buffer) => match read {
+                Ok(0) => {
                     tracing::info!("end of input: closing");
+                    peer.close_all().await;
+                    return Ok(());
+                }
+                Ok(_) => {
+                    let line = std::mem::take(&mut buffer);
+                    let line = strip_line_end(&line);
+                    if line.iter().all(u8::is_ascii_whitespace) {
+                        continue;
+                    }
+                    match protocol::parse_bytes(line) {
+                        Ok(request) => {
+                            tracing::debug!(op = %request.op, id = %request.id, "request");
+                            // Queued here, in arrival order; run in its own task.
+                            let answer = peer.queue(request);
+                            let responses = responses.clone();
+                            tokio::spawn(async move {
+                                let (response, after) = answer.await;
+                                let _ = responses.send((response_line(&response), after));
+                            });
+                        }
+                        Err(response) => {
+                            let _ = responses.send((response_line(&response), AfterResponse::Continue));
+                        }
+                    }
+                }
+                Err(error) => {
+                    // The pipe itself failed (not a bad line): reading again
+                    // would most likely fail the same way, forever.
+                    tracing::error!(%error, "cannot read stdin: closing");
                     peer.close_all().await;
                     return Ok(());
                 }
@@ -216,4 +234,19 @@ async fn serve(args: Args, services: Services) -> anyhow::Result<()> {
             () = exit.cancelled() => return Ok(()),
         }
     }
+}
+
+/// `line` without its `\n` or `\r\n`.
+fn strip_line_end(line: &[u8]) -> &[u8] {
+    let line = line.strip_suffix(b"\n").unwrap_or(line);
+    line.strip_suffix(b"\r").unwrap_or(line)
+}
+
+/// One response as a line of JSON.
+fn response_line(response: &protocol::Response) -> String {
+    let mut text = serde_json::to_string(response).unwrap_or_else(|e| {
+        format!(r#"{{"id":null,"ok":false,"error":{{"kind":"internal","message":"{e}"}}}}"#)
+    });
+    text.push('\n');
+    text
 }

@@ -2,13 +2,16 @@
 //!
 //! [`Peer::handle`] turns one [`protocol::Request`] into one
 //! [`protocol::Response`]; it never panics on input and never fails the
-//! process for a bad request. The `sphere-peer` binary owns the I/O: it
-//! reads lines, runs requests concurrently (responses carry their ids) and
-//! writes answers.
+//! process for a bad request. [`Peer::queue`] does the same in the request's
+//! wallet lane, which is how the protocol's promise that "operations on one
+//! wallet run one at a time" is kept. The `sphere-peer` binary owns the I/O:
+//! it reads lines, queues each request as it arrives, runs the queued
+//! requests concurrently (responses carry their ids) and writes answers.
 
+mod lanes;
 pub mod protocol;
 
-use std::{collections::BTreeMap, path::PathBuf, time::Duration};
+use std::{collections::BTreeMap, future::Future, path::PathBuf, sync::Arc, time::Duration};
 
 use serde::{Deserialize, de::DeserializeOwned};
 use serde_json::{Value, json};
@@ -86,6 +89,7 @@ pub struct Peer {
     services: Services,
     data_dir: PathBuf,
     wallets: Mutex<BTreeMap<String, Wallet>>,
+    lanes: lanes::Lanes,
 }
 
 impl Peer {
@@ -95,10 +99,42 @@ impl Peer {
             services,
             data_dir,
             wallets: Mutex::new(BTreeMap::new()),
+            lanes: lanes::Lanes::default(),
         }
     }
 
-    /// Answers one request.
+    /// Queues `request` behind every request queued before it on the same
+    /// wallet (its `wallet` argument) and returns the future that answers
+    /// it. Call this in arrival order, then drive the future to the end
+    /// (spawn it): requests on one wallet run one at a time in the order
+    /// they were queued, so a pipelined `create_wallet` then `faucet` finds
+    /// the wallet; requests on different wallets, or on none, run
+    /// alongside.
+    pub fn queue(
+        self: &Arc<Self>,
+        request: Request,
+    ) -> impl Future<Output = (Response, AfterResponse)> + Send + 'static {
+        // Taken now, synchronously: the place in the lane is the arrival
+        // order, whatever order the spawned tasks happen to start in.
+        let place = request
+            .args
+            .get("wallet")
+            .and_then(Value::as_str)
+            .map(|wallet| self.lanes.queue(wallet));
+        let peer = Arc::clone(self);
+        async move {
+            let mut place = place;
+            if let Some(place) = &mut place {
+                place.turn().await;
+            }
+            let answer = peer.handle(request).await;
+            drop(place);
+            answer
+        }
+    }
+
+    /// Answers one request at once, outside the wallet lanes: concurrent
+    /// calls on one wallet are not ordered (use [`Peer::queue`] for that).
     pub async fn handle(&self, request: Request) -> (Response, AfterResponse) {
         let id = request.id.clone();
         let after = if request.op == "shutdown" {
@@ -225,7 +261,7 @@ impl Peer {
             "name": "sphere-peer",
             "version": env!("CARGO_PKG_VERSION"),
             "variant": self.services.variants.to_map(),
-            "time_scale": self.services.timers.time_scale,
+            "time_scale": self.services.timers.time_scale(),
             "device": self.services.device,
             "ops": OPS,
             "secrets": SECRET_FIELDS,
@@ -263,9 +299,10 @@ impl Peer {
     async fn claim_name(&self, name: &str) -> Result<PathBuf, OpError> {
         let dir = self.wallet_dir(name)?;
         if self.wallets.lock().await.contains_key(name) {
-            return Err(invalid(format!(
-                "wallet `{name}` already exists in this peer (clear it first)"
-            )));
+            return Err(OpError {
+                kind: "wallet_exists",
+                message: format!("wallet `{name}` already exists in this peer (clear it first)"),
+            });
         }
         Ok(dir)
     }

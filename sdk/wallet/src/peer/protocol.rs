@@ -80,3 +80,52 @@ pub fn parse_line(line: &str) -> Result<Request, Response> {
         )
     })
 }
+
+/// Reads one raw line (its line ending removed) into a request, or the error
+/// response to send instead.
+///
+/// Bytes that are not UTF-8 are a bad request like any other unreadable
+/// line: answered with a null id (nothing in them can be trusted as the id),
+/// and the peer keeps serving the lines after it.
+pub fn parse_bytes(line: &[u8]) -> Result<Request, Response> {
+    let text = std::str::from_utf8(line).map_err(|e| {
+        Response::failure(
+            Value::Null,
+            "bad_request",
+            format!("line is not valid utf-8: {e}"),
+        )
+    })?;
+    parse_line(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn error_of(response: &Response) -> (&Value, &str, &str) {
+        let error = response.error.as_ref().expect("an error response");
+        (&response.id, error.kind.as_str(), error.message.as_str())
+    }
+
+    #[test]
+    fn a_line_that_is_not_utf8_is_a_bad_request_with_a_null_id() {
+        let response = parse_bytes(b"{\"id\": 3, \"op\": \"hello\xff\"}").unwrap_err();
+        let (id, kind, message) = error_of(&response);
+        assert_eq!(id, &Value::Null);
+        assert_eq!(kind, "bad_request");
+        assert!(message.contains("not valid utf-8"), "{message}");
+        assert!(!response.ok);
+    }
+
+    #[test]
+    fn utf8_bytes_parse_as_the_text_would() {
+        let request = parse_bytes("{\"id\": \"é\", \"op\": \"hello\"}".as_bytes()).unwrap();
+        assert_eq!(request.id, json!("é"));
+        assert_eq!(request.op, "hello");
+        let response = parse_bytes(b"{\"id\": 4}").unwrap_err();
+        let (id, kind, _) = error_of(&response);
+        assert_eq!((id, kind), (&json!(4), "bad_request"));
+    }
+}

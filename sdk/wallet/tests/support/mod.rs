@@ -34,7 +34,8 @@ pub async fn testnet(overrides: &[&str]) -> RunningTestnet {
 /// A `sphere-peer` child speaking the protocol.
 pub struct PeerProcess {
     pub child: Child,
-    stdin: ChildStdin,
+    /// `None` once [`PeerProcess::close_stdin`] has closed it.
+    stdin: Option<ChildStdin>,
     stdout: Lines<BufReader<ChildStdout>>,
     next_id: u64,
 }
@@ -69,7 +70,7 @@ impl PeerProcess {
         let stdout = BufReader::new(child.stdout.take().expect("stdout")).lines();
         PeerProcess {
             child,
-            stdin,
+            stdin: Some(stdin),
             stdout,
             next_id: 1,
         }
@@ -87,11 +88,33 @@ impl PeerProcess {
     }
 
     pub async fn send_raw(&mut self, line: &str) {
-        self.stdin
-            .write_all(line.as_bytes())
-            .await
-            .expect("write request");
-        self.stdin.flush().await.expect("flush request");
+        self.send_bytes(line.as_bytes()).await;
+    }
+
+    /// Writes `bytes` to the peer's stdin as they are, in one write.
+    pub async fn send_bytes(&mut self, bytes: &[u8]) {
+        let stdin = self.stdin.as_mut().expect("stdin is open");
+        stdin.write_all(bytes).await.expect("write request");
+        stdin.flush().await.expect("flush request");
+    }
+
+    /// Closes the peer's stdin: end of input.
+    pub fn close_stdin(&mut self) {
+        self.stdin = None;
+    }
+
+    /// Reads `count` responses, whatever their order, by id.
+    pub async fn read_responses(&mut self, count: usize) -> std::collections::BTreeMap<u64, Value> {
+        let mut by_id = std::collections::BTreeMap::new();
+        for _ in 0..count {
+            let response = self.read_response().await;
+            let id = response["id"].as_u64().expect("numeric id");
+            assert!(
+                by_id.insert(id, response).is_none(),
+                "id {id} answered twice"
+            );
+        }
+        by_id
     }
 
     pub async fn read_response(&mut self) -> Value {
