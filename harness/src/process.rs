@@ -9,7 +9,7 @@
 use std::{
     collections::BTreeSet,
     ffi::OsString,
-    path::PathBuf,
+    path::{Path, PathBuf},
     process::{ExitStatus, Stdio},
     sync::{Arc, Mutex},
     time::Duration,
@@ -298,6 +298,40 @@ pub fn describe_exit(status: Option<ExitStatus>) -> String {
             _ => "ended".to_owned(),
         },
     }
+}
+
+/// `--flag CMD`, or the workspace's own binary `name` next to `soak`.
+pub fn resolve_command(given: Option<&str>, name: &str, flag: &str) -> Result<CommandSpec, String> {
+    match given {
+        // An empty command would otherwise be reported as `empty command`
+        // without the value, which reads like soak's own fault.
+        Some(line) if line.trim().is_empty() => Err(format!(
+            "{flag} `{line}`: empty command; give the program and its arguments, e.g. {flag} \"python3 peer.py\""
+        )),
+        Some(line) => CommandSpec::parse(line).map_err(|e| format!("{flag}: {e}")),
+        None => {
+            let sibling = sibling_binary(name);
+            if !sibling.exists() {
+                return Err(format!(
+                    "`{}` not found: build it (cargo build --release --workspace) or pass {flag}",
+                    sibling.display()
+                ));
+            }
+            Ok(CommandSpec {
+                program: sibling.into_os_string(),
+                args: Vec::new(),
+            })
+        }
+    }
+}
+
+/// Where the workspace's binary `name` sits: next to the running `soak`.
+pub fn sibling_binary(name: &str) -> PathBuf {
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(Path::to_path_buf))
+        .unwrap_or_default()
+        .join(name)
 }
 
 #[cfg(test)]

@@ -66,7 +66,15 @@ pub fn spawn_progress(
                     print_line(&bar, outcome.report().trim_end());
                 }
                 RunEvent::IterationFinished(record) => {
-                    if let IterationStatus::Infrastructure { message } = &record.status {
+                    // An input error (a scenario op the peer does not offer)
+                    // is the command's own error line, printed once by soak.
+                    let input = record
+                        .failure
+                        .as_ref()
+                        .is_some_and(crate::runner::IterationFailure::is_input_error);
+                    if let IterationStatus::Infrastructure { message } = &record.status
+                        && !input
+                    {
                         print_line(&bar, &format!("error: {message}"));
                     }
                 }

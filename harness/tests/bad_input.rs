@@ -1316,7 +1316,6 @@ fn a_profile_file_with_out_of_range_values_is_a_usage_error_naming_them() {
 }
 
 #[test]
-#[ignore = "known gap: `soak ab` says it twice: the run reporter prints `error: scenario: ...` as the iteration ends, then commands/ab.rs (being rewritten by another engineer) returns the same text as a usage error, which soak prints again as `soak: scenario: ...`"]
 fn an_op_the_peer_does_not_offer_is_one_line_in_ab_too() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("teleport.toml");

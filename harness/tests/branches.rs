@@ -8,8 +8,9 @@ use std::{
 };
 
 use soakgate::{
-    ab::branches::{BranchSource, BranchSpec, BuildSettings, PreparedBranch, prepare_from},
-    commands::CommandError,
+    ab::branches::{
+        BranchError, BranchSource, BranchSpec, BuildSettings, PreparedBranch, prepare_from,
+    },
     process::ProcessGroups,
 };
 use tokio_util::sync::CancellationToken;
@@ -95,23 +96,23 @@ async fn run(
     cwd: &Path,
     specs: Vec<BranchSpec>,
     settings: &BuildSettings,
-) -> Result<Vec<PreparedBranch>, CommandError> {
+) -> Result<Vec<PreparedBranch>, BranchError> {
     let groups = ProcessGroups::default();
     let result = prepare_from(cwd, specs, settings, &groups, &CancellationToken::new()).await;
     assert!(groups.is_empty(), "a build process group outlived prepare");
     result
 }
 
-fn infrastructure(err: CommandError) -> String {
+fn infrastructure(err: BranchError) -> String {
     match err {
-        CommandError::Infrastructure(text) => text,
+        BranchError::Infrastructure(text) => text,
         other => panic!("expected an infrastructure error, got {other:?}"),
     }
 }
 
-fn usage(err: CommandError) -> String {
+fn usage(err: BranchError) -> String {
     match err {
-        CommandError::Usage(text) => text,
+        BranchError::Input(text) => text,
         other => panic!("expected a usage error, got {other:?}"),
     }
 }
@@ -322,7 +323,7 @@ async fn cancelling_kills_the_build_and_says_so() {
         .unwrap_err();
     // Ctrl-C is the user's choice, not a broken build: exit 130, not 3.
     match err {
-        CommandError::Interrupted(text) => {
+        BranchError::Interrupted(text) => {
             assert_eq!(text, "interrupted during the build of baseline")
         }
         other => panic!("expected an interruption, got {other:?}"),

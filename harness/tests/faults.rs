@@ -175,7 +175,11 @@ fn trial(dir: &Path, index: u64, fault: Fault, delay: Duration) -> Result_ {
     if trial.child.try_wait().ok().flatten().is_some() {
         return Result_::Missed;
     }
-    let role = if index.is_multiple_of(2) { "peer1" } else { "peer2" };
+    let role = if index.is_multiple_of(2) {
+        "peer1"
+    } else {
+        "peer2"
+    };
     let landed = match fault {
         Fault::KillPeer | Fault::StopPeer => {
             let pids = trial.pids(&format!("workspace/{role}"));

@@ -68,7 +68,6 @@ mod testing {
                 mode: "no-regression".into(),
                 status: GateStatus::Pass,
                 passed: true,
-                exit_code: 0,
                 headline: "GATE PASS: no regression".into(),
                 reasons: vec![],
                 rules_out: None,

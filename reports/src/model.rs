@@ -14,7 +14,7 @@
 //! let json = r#"{"title":"t","generated_at":"2026-11-25T10:00:00Z",
 //!   "baseline":{"name":"baseline","label":"main @ 1a2b3c4","iterations":3},
 //!   "treatment":{"name":"treatment","label":"HEAD @ 9f8e7d6","iterations":3},
-//!   "gate":{"mode":"no-regression","status":"pass","passed":true,"exit_code":0,
+//!   "gate":{"mode":"no-regression","status":"pass","passed":true,
 //!           "headline":"GATE PASS: no regression","reasons":[]},
 //!   "sections":[],"resources":[],"counters":[],"assertions":[],"series":[],
 //!   "points":[],"warnings":[],"notes":[],"manifest":{}}"#;
@@ -98,8 +98,6 @@ pub struct GateSummary {
     pub status: GateStatus,
     /// Whether the job passes (a pass, or cannot-tell configured to warn).
     pub passed: bool,
-    /// The exit code `soak` returns for this decision.
-    pub exit_code: u8,
     /// One line for the top of every report, e.g.
     /// "GATE FAIL: regression in `§C.2 Bob pays`".
     pub headline: String,

@@ -22,10 +22,25 @@ use tokio::{io::AsyncWriteExt, process::Command};
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    commands::{CommandError, resolve_command},
     manifest::BranchInfo,
+    process::resolve_command,
     process::{CommandSpec, ManagedChild, ProcessGroups, describe_exit},
 };
+
+/// Why the branches could not be prepared; the command maps each kind to
+/// its exit code.
+#[derive(Debug, thiserror::Error)]
+pub enum BranchError {
+    /// A ref, directory or command the user gave does not work (exit 2).
+    #[error("{0}")]
+    Input(String),
+    /// Git, a temp dir or a build failed (exit 3).
+    #[error("{0}")]
+    Infrastructure(String),
+    /// Ctrl-C during preparation (exit 130).
+    #[error("{0}")]
+    Interrupted(String),
+}
 
 /// The build command of a branch built from source, unless `--build-cmd`.
 pub const DEFAULT_BUILD_CMD: &str = "cargo build --release -p sphere-sdk";
@@ -164,9 +179,9 @@ pub async fn prepare(
     settings: &BuildSettings,
     groups: &ProcessGroups,
     cancel: &CancellationToken,
-) -> Result<Vec<PreparedBranch>, CommandError> {
+) -> Result<Vec<PreparedBranch>, BranchError> {
     let cwd = std::env::current_dir()
-        .map_err(|e| CommandError::Usage(format!("cannot read the current directory: {e}")))?;
+        .map_err(|e| BranchError::Input(format!("cannot read the current directory: {e}")))?;
     prepare_from(&cwd, specs, settings, groups, cancel).await
 }
 
@@ -182,7 +197,7 @@ pub async fn prepare_from(
     settings: &BuildSettings,
     groups: &ProcessGroups,
     cancel: &CancellationToken,
-) -> Result<Vec<PreparedBranch>, CommandError> {
+) -> Result<Vec<PreparedBranch>, BranchError> {
     let build_line = settings.build_cmd.as_deref().unwrap_or(DEFAULT_BUILD_CMD);
     let build_cmd = parse_command(build_line, "--build-cmd", "cargo build --release")?;
     // Located in each branch's directory once it is built.
@@ -199,7 +214,7 @@ pub async fn prepare_from(
     let mut prepared = Vec::with_capacity(planned.len());
     for (mut branch, checkout) in planned {
         if cancel.is_cancelled() {
-            return Err(CommandError::Interrupted(format!(
+            return Err(BranchError::Interrupted(format!(
                 "interrupted before the build of {}",
                 branch.name
             )));
@@ -227,13 +242,13 @@ pub async fn prepare_from(
 
 /// `line` of `flag` as a command; an empty one is named with the flag and
 /// an example rather than as a bare "empty command".
-fn parse_command(line: &str, flag: &str, example: &str) -> Result<CommandSpec, CommandError> {
+fn parse_command(line: &str, flag: &str, example: &str) -> Result<CommandSpec, BranchError> {
     if line.trim().is_empty() {
-        return Err(CommandError::Usage(format!(
+        return Err(BranchError::Input(format!(
             "{flag} `{line}`: empty command; give the program and its arguments, e.g. {flag} \"{example}\""
         )));
     }
-    CommandSpec::parse(line).map_err(|e| CommandError::Usage(format!("{flag}: {e}")))
+    CommandSpec::parse(line).map_err(|e| BranchError::Input(format!("{flag}: {e}")))
 }
 
 /// Checks that a side names something that exists, and fills in all but
@@ -244,12 +259,13 @@ async fn resolve(
     given_peer: &Option<String>,
     built_peer: &CommandSpec,
     build_line: &str,
-) -> Result<(PreparedBranch, Checkout), CommandError> {
+) -> Result<(PreparedBranch, Checkout), BranchError> {
     let name = &spec.name;
     let built = Some(build_line.to_owned());
     let (label, peer_cmd, git_ref, commit, build_cmd, checkout) = match &spec.source {
         BranchSource::BuiltIn => {
-            let peer = resolve_command(given_peer.as_deref(), "sphere-peer", "--peer-cmd")?;
+            let peer = resolve_command(given_peer.as_deref(), "sphere-peer", "--peer-cmd")
+                .map_err(BranchError::Input)?;
             let label = match given_peer {
                 Some(_) => format!("`{}`", peer.display()),
                 None => "built-in".to_owned(),
@@ -266,7 +282,7 @@ async fn resolve(
         BranchSource::Dir(given) => {
             let dir = cwd.join(given);
             if !dir.is_dir() {
-                return Err(CommandError::Usage(format!(
+                return Err(BranchError::Input(format!(
                     "{name}: directory `{}` does not exist (name a checkout or a git ref)",
                     given.display()
                 )));
@@ -306,11 +322,11 @@ async fn resolve_ref(
     cwd: &Path,
     name: &str,
     git_ref: &str,
-) -> Result<(PathBuf, String), CommandError> {
+) -> Result<(PathBuf, String), BranchError> {
     let repo = git(cwd, &["rev-parse", "--show-toplevel"])
         .await
         .map_err(|_| {
-            CommandError::Usage(format!(
+            BranchError::Input(format!(
                 "{name}: `{}` is not inside a git repository, so git ref `{git_ref}` names nothing \
              (run soak inside the repository, or name a directory)",
                 cwd.display()
@@ -318,7 +334,7 @@ async fn resolve_ref(
         })?;
     let repo = PathBuf::from(repo);
     let unknown = || {
-        CommandError::Usage(format!(
+        BranchError::Input(format!(
             "{name}: unknown git ref `{git_ref}` in {} (git branch -a lists them)",
             repo.display()
         ))
@@ -350,12 +366,12 @@ async fn git(dir: &Path, args: &[&str]) -> Result<String, String> {
 }
 
 /// `git worktree add --detach` of `sha` into a fresh temp dir.
-async fn add_worktree(name: &str, repo: &Path, sha: &str) -> Result<Worktree, CommandError> {
+async fn add_worktree(name: &str, repo: &Path, sha: &str) -> Result<Worktree, BranchError> {
     let temp = tempfile::Builder::new()
         .prefix(&format!("soak-{name}-"))
         .tempdir()
         .map_err(|e| {
-            CommandError::Infrastructure(format!("{name}: cannot create a temp dir: {e}"))
+            BranchError::Infrastructure(format!("{name}: cannot create a temp dir: {e}"))
         })?;
     // A subdirectory, so the checkout's name says what it is in build output.
     let path = temp.path().join(name);
@@ -363,7 +379,7 @@ async fn add_worktree(name: &str, repo: &Path, sha: &str) -> Result<Worktree, Co
     git(repo, &["worktree", "add", "--detach", &path_text, sha])
         .await
         .map_err(|e| {
-            CommandError::Infrastructure(format!("{name}: git worktree add of {sha} failed: {e}"))
+            BranchError::Infrastructure(format!("{name}: git worktree add of {sha} failed: {e}"))
         })?;
     Ok(Worktree {
         repo: repo.to_path_buf(),
@@ -380,8 +396,8 @@ async fn build(
     settings: &BuildSettings,
     groups: &ProcessGroups,
     cancel: &CancellationToken,
-) -> Result<(), CommandError> {
-    let infra = |what: String| CommandError::Infrastructure(format!("{name} build: {what}"));
+) -> Result<(), BranchError> {
+    let infra = |what: String| BranchError::Infrastructure(format!("{name} build: {what}"));
     let log_dir = &settings.log_dir;
     let log_path = log_dir.join(format!("build-{name}.log"));
     let header = format!("$ {} (in {})\n", build_cmd.display(), dir.display());
@@ -401,7 +417,7 @@ async fn build(
     )];
     let (role, cwd) = (format!("{name} build"), dir.to_path_buf());
     let (mut child, pipes) = ManagedChild::spawn(&role, build_cmd, &[], &env, Some(&cwd), groups)
-        .map_err(|e| CommandError::Infrastructure(e.to_string()))?;
+        .map_err(|e| BranchError::Infrastructure(e.to_string()))?;
     drop(pipes.stdin); // A build that reads stdin sees end of file.
     let out_pump = tokio::spawn(pump(pipes.stdout, out_log));
     let err_pump = tokio::spawn(pump(pipes.stderr, err_log));
@@ -444,13 +460,13 @@ async fn pump(pipe: Option<impl tokio::io::AsyncRead + Unpin>, log: std::fs::Fil
 
 /// Ctrl-C during a build: its own kind, so the binary exits 130 rather
 /// than 3 (nothing broke; the person asked to stop).
-fn interrupted(name: &str) -> CommandError {
-    CommandError::Interrupted(format!("interrupted during the build of {name}"))
+fn interrupted(name: &str) -> BranchError {
+    BranchError::Interrupted(format!("interrupted during the build of {name}"))
 }
 
 /// The peer command of a built branch: a relative program that exists in
 /// `dir` becomes absolute there; a program given as a path must exist.
-fn locate_peer(name: &str, peer: &CommandSpec, dir: &Path) -> Result<CommandSpec, CommandError> {
+fn locate_peer(name: &str, peer: &CommandSpec, dir: &Path) -> Result<CommandSpec, BranchError> {
     let program = Path::new(&peer.program);
     let in_dir = dir.join(program);
     let program: OsString = match in_dir.exists() {
@@ -458,7 +474,7 @@ fn locate_peer(name: &str, peer: &CommandSpec, dir: &Path) -> Result<CommandSpec
         // A bare name (`python3`) is looked up on PATH when the peer starts.
         false if program.components().count() == 1 => peer.program.clone(),
         false => {
-            return Err(CommandError::Infrastructure(format!(
+            return Err(BranchError::Infrastructure(format!(
                 "{name}: the build finished but the peer `{}` is not in `{}` \
                  (check --build-cmd, or pass --peer-cmd)",
                 program.display(),

@@ -14,7 +14,6 @@ use super::{
 };
 use crate::{
     record::{IterationRecord, IterationStatus},
-    runner::exit_codes,
     stats::{GateMode, GateStatus, Verdict, median},
 };
 
@@ -137,7 +136,6 @@ pub fn build(
             },
             status: status(judgement.gate.status),
             passed: judgement.gate.passed,
-            exit_code: exit_codes::for_gate(&judgement.gate),
             headline: judgement.gate.headline.clone(),
             reasons: judgement.gate.reasons.clone(),
             rules_out: judgement.gate.rules_out.clone(),

@@ -19,7 +19,7 @@ use soakgate::{
     },
     process::ProcessGroups,
     reporter,
-    runner::exit_codes,
+    runner::RunVerdict,
     stats::{Alpha, GateMode, LookSchedule, OnCannotTell},
 };
 use tokio_util::sync::CancellationToken;
@@ -579,7 +579,7 @@ async fn run(
     let outcome = commands::run::run(options, cancel, groups).await?;
     if json {
         let summary = serde_json::json!({
-            "exit_code": outcome.exit_code,
+            "exit_code": exit_codes::for_run(outcome.verdict),
             "out": outcome.out,
             "iterations": outcome.records,
         });
@@ -587,19 +587,26 @@ async fn run(
     } else if !quiet {
         print!("{}", reporter::section_table(&outcome.records));
     }
-    let word = match outcome.exit_code {
-        exit_codes::PASS => "PASS",
-        exit_codes::FAILED => "FAIL",
-        exit_codes::INTERRUPTED => "INTERRUPTED",
-        _ => "ERROR",
+    let code = exit_codes::for_run(outcome.verdict);
+    let word = match outcome.verdict {
+        RunVerdict::Passed => "PASS",
+        RunVerdict::Failed => "FAIL",
+        RunVerdict::Interrupted => "INTERRUPTED",
+        RunVerdict::Infrastructure | RunVerdict::InputError => "ERROR",
     };
-    // A usage error found while running (an op the peer does not offer)
-    // has had its own line already; nothing was measured that the folder
-    // would show, and a second line would bury the first.
-    if !json && outcome.exit_code != exit_codes::USAGE {
-        eprintln!("soak run: {word}; run folder {}", outcome.out.display());
+    // A usage error found while running (an op the peer does not offer,
+    // a profile the testnet refuses) is one line, as any usage error is;
+    // nothing was measured that the folder would show.
+    let input_error = outcome
+        .records
+        .iter()
+        .find_map(|r| r.failure.as_ref().filter(|f| f.is_input_error()));
+    match input_error {
+        Some(failure) => eprintln!("soak: {failure}"),
+        None if !json => eprintln!("soak run: {word}; run folder {}", outcome.out.display()),
+        None => {}
     }
-    Ok(outcome.exit_code)
+    Ok(code)
 }
 
 async fn ab(
@@ -725,7 +732,49 @@ fn finish(what: &str, outcome: &AbOutcome, json: bool, quiet: bool) -> u8 {
     if !json {
         eprintln!("{what}: reports in {}", outcome.out.display());
     }
-    outcome.exit_code
+    exit_codes::for_gate(&outcome.judgement.gate)
+}
+
+/// The exit codes, decided here and nowhere else: 0 pass, 1 gate or
+/// assertion failed, 2 usage or input error, 3 infrastructure failure, 130
+/// interrupted.
+mod exit_codes {
+    use soakgate::{
+        runner::RunVerdict,
+        stats::{GateOutcome, GateStatus},
+    };
+
+    /// Everything passed.
+    pub(crate) const PASS: u8 = 0;
+    /// An assertion or step failed, or the gate failed.
+    pub(crate) const FAILED: u8 = 1;
+    /// Bad usage or input (flags, scenario file, profile).
+    pub(crate) const USAGE: u8 = 2;
+    /// Infrastructure failure (build, crash, hang, timeout).
+    pub(crate) const INFRASTRUCTURE: u8 = 3;
+    /// Interrupted by Ctrl-C or SIGTERM.
+    pub(crate) const INTERRUPTED: u8 = 130;
+
+    /// The exit code of `soak run`'s iterations.
+    pub(crate) fn for_run(verdict: RunVerdict) -> u8 {
+        match verdict {
+            RunVerdict::Passed => PASS,
+            RunVerdict::Failed => FAILED,
+            RunVerdict::Infrastructure => INFRASTRUCTURE,
+            RunVerdict::InputError => USAGE,
+            RunVerdict::Interrupted => INTERRUPTED,
+        }
+    }
+
+    /// The exit code of a gate's outcome.
+    pub(crate) fn for_gate(outcome: &GateOutcome) -> u8 {
+        match outcome.status {
+            GateStatus::Interrupted => INTERRUPTED,
+            GateStatus::Infrastructure => INFRASTRUCTURE,
+            _ if outcome.passed => PASS,
+            _ => FAILED,
+        }
+    }
 }
 
 /// First Ctrl-C or SIGTERM: stop measuring, tear down, write what exists.

@@ -18,7 +18,7 @@ use crate::{
     process::ProcessGroups,
     record::IterationRecord,
     reporter::{self, Verbosity},
-    runner::{self, BranchRun, exit_codes},
+    runner::{self, BranchRun},
     stats::{Alpha, LookSchedule},
 };
 
@@ -97,8 +97,6 @@ impl Retries {
 
 /// What `soak ab` produced.
 pub struct AbOutcome {
-    /// The exit code.
-    pub exit_code: u8,
     /// The run folder.
     pub out: PathBuf,
     /// The terminal report.
@@ -312,9 +310,7 @@ pub async fn run(
             out.display()
         ))
     })?;
-    let exit_code = exit_codes::for_gate(&judgement.gate);
     Ok(AbOutcome {
-        exit_code,
         out,
         terminal,
         judgement,

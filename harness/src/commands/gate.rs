@@ -12,7 +12,6 @@ use crate::{
     },
     manifest::{BranchInfo, Manifest},
     record::{IterationRecord, IterationStatus},
-    runner::exit_codes,
     stats::Alpha,
 };
 
@@ -124,7 +123,6 @@ pub fn run(dir: &Path, config: &GateConfig, alpha: Option<f64>) -> Result<AbOutc
         ))
     })?;
     Ok(AbOutcome {
-        exit_code: exit_codes::for_gate(&judgement.gate),
         out: dir.to_owned(),
         terminal,
         judgement,

@@ -37,6 +37,17 @@ pub enum CommandError {
     Interrupted(String),
 }
 
+impl From<crate::ab::branches::BranchError> for CommandError {
+    fn from(error: crate::ab::branches::BranchError) -> Self {
+        use crate::ab::branches::BranchError;
+        match error {
+            BranchError::Input(m) => CommandError::Usage(m),
+            BranchError::Infrastructure(m) => CommandError::Infrastructure(m),
+            BranchError::Interrupted(m) => CommandError::Interrupted(m),
+        }
+    }
+}
+
 /// Options every measuring command shares.
 #[derive(Debug, Clone)]
 pub struct Common {
@@ -126,44 +137,14 @@ pub fn load_scenario(common: &Common) -> Result<(Scenario, ScenarioInfo), Comman
     Ok((scenario, info))
 }
 
-/// `--flag CMD`, or the workspace's own binary `name` next to `soak`.
+/// `--flag CMD`, or the workspace's own binary `name` next to `soak`
+/// ([`crate::process::resolve_command`], with its refusal as a usage error).
 pub fn resolve_command(
     given: Option<&str>,
     name: &str,
     flag: &str,
 ) -> Result<CommandSpec, CommandError> {
-    match given {
-        // An empty command would otherwise be reported as `empty command`
-        // without the value, which reads like soak's own fault.
-        Some(line) if line.trim().is_empty() => Err(CommandError::Usage(format!(
-            "{flag} `{line}`: empty command; give the program and its arguments, e.g. {flag} \"python3 peer.py\""
-        ))),
-        Some(line) => {
-            CommandSpec::parse(line).map_err(|e| CommandError::Usage(format!("{flag}: {e}")))
-        }
-        None => {
-            let sibling = sibling_binary(name);
-            if !sibling.exists() {
-                return Err(CommandError::Usage(format!(
-                    "`{}` not found: build it (cargo build --release --workspace) or pass {flag}",
-                    sibling.display()
-                )));
-            }
-            Ok(CommandSpec {
-                program: sibling.into_os_string(),
-                args: Vec::new(),
-            })
-        }
-    }
-}
-
-/// Where the workspace's binary `name` sits: next to the running `soak`.
-pub fn sibling_binary(name: &str) -> PathBuf {
-    std::env::current_exe()
-        .ok()
-        .and_then(|exe| exe.parent().map(Path::to_path_buf))
-        .unwrap_or_default()
-        .join(name)
+    crate::process::resolve_command(given, name, flag).map_err(CommandError::Usage)
 }
 
 /// `K=V` pairs.

@@ -15,7 +15,7 @@ use crate::{
     process::ProcessGroups,
     record::IterationRecord,
     reporter::{self, Verbosity},
-    runner::{self, RunSettings, exit_code_for},
+    runner::{self, RunSettings, RunVerdict},
 };
 
 /// `soak run` options, validated by [`run`].
@@ -33,8 +33,8 @@ pub struct RunOptions {
 
 /// What a finished `soak run` produced.
 pub struct RunOutcome {
-    /// The exit code.
-    pub exit_code: u8,
+    /// How the iterations ended (the binary picks the exit code).
+    pub verdict: RunVerdict,
     /// The run folder.
     pub out: PathBuf,
     /// Every iteration.
@@ -128,7 +128,7 @@ pub async fn run(
         tracing::error!(%error, "cannot update manifest.json");
     }
     Ok(RunOutcome {
-        exit_code: exit_code_for(&records),
+        verdict: RunVerdict::of(&records),
         out,
         records,
     })

@@ -679,8 +679,11 @@ impl Iteration<'_> {
             );
             exits.insert(role.clone(), exit);
         }
+        // A testnet that died or froze has nothing to finish.
         let grace = if interrupted {
             INTERRUPTED_GRACE
+        } else if testnet_gone {
+            FAILED_PEER_GRACE
         } else {
             TEARDOWN_GRACE
         };

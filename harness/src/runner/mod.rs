@@ -95,50 +95,44 @@ pub enum RunEvent {
     IterationFinished(Box<IterationRecord>),
 }
 
-/// The exit codes, in one place.
-pub mod exit_codes {
-    /// Everything passed.
-    pub const PASS: u8 = 0;
-    /// An assertion or step failed, or the gate failed.
-    pub const FAILED: u8 = 1;
-    /// Bad usage or input (flags, scenario file).
-    pub const USAGE: u8 = 2;
-    /// Infrastructure failure (build, crash, hang, timeout).
-    pub const INFRASTRUCTURE: u8 = 3;
-    /// Interrupted by Ctrl-C or SIGTERM.
-    pub const INTERRUPTED: u8 = 130;
-
-    /// The exit code of a gate's outcome.
-    pub fn for_gate(outcome: &crate::stats::GateOutcome) -> u8 {
-        use crate::stats::GateStatus;
-        match outcome.status {
-            GateStatus::Interrupted => INTERRUPTED,
-            GateStatus::Infrastructure => INFRASTRUCTURE,
-            _ if outcome.passed => PASS,
-            _ => FAILED,
-        }
-    }
+/// How a set of iterations ended, most serious first: interrupted beats an
+/// input error beats an infrastructure failure beats a failure beats a
+/// pass. The binary turns it into an exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunVerdict {
+    /// Every iteration ran and every assertion held.
+    Passed,
+    /// A step or an assertion failed on the branch's merits.
+    Failed,
+    /// A process would not start, died or hung.
+    Infrastructure,
+    /// The scenario or the profile does not fit the peer or the testnet.
+    InputError,
+    /// Ctrl-C or SIGTERM.
+    Interrupted,
 }
 
-/// The exit code for a set of iterations: interrupted beats infrastructure
-/// beats failure beats pass.
-pub fn exit_code_for(records: &[IterationRecord]) -> u8 {
-    let any = |f: &dyn Fn(&IterationStatus) -> bool| records.iter().any(|r| f(&r.status));
-    let input_error = records.iter().any(|r| {
-        r.failure
-            .as_ref()
-            .is_some_and(IterationFailure::is_input_error)
-    });
-    if any(&|s| matches!(s, IterationStatus::Interrupted)) {
-        exit_codes::INTERRUPTED
-    } else if input_error {
-        exit_codes::USAGE
-    } else if any(&|s| matches!(s, IterationStatus::Infrastructure { .. })) {
-        exit_codes::INFRASTRUCTURE
-    } else if any(&|s| matches!(s, IterationStatus::Failed)) {
-        exit_codes::FAILED
-    } else {
-        exit_codes::PASS
+impl RunVerdict {
+    /// The verdict on `records`.
+    pub fn of(records: &[IterationRecord]) -> RunVerdict {
+        let any = |f: &dyn Fn(&IterationStatus) -> bool| records.iter().any(|r| f(&r.status));
+        let input_error = records.iter().any(|r| {
+            r.failure
+                .as_ref()
+                .is_some_and(IterationFailure::is_input_error)
+        });
+        if any(&|s| matches!(s, IterationStatus::Interrupted)) {
+            RunVerdict::Interrupted
+        } else if input_error {
+            RunVerdict::InputError
+        } else if any(&|s| matches!(s, IterationStatus::Infrastructure { .. })) {
+            RunVerdict::Infrastructure
+        } else if any(&|s| matches!(s, IterationStatus::Failed)) {
+            RunVerdict::Failed
+        } else {
+            RunVerdict::Passed
+        }
     }
 }
 

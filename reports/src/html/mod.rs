@@ -114,12 +114,11 @@ fn header(out: &mut String, report: &AbReport) {
     }
     let _ = write!(
         out,
-        "<p class=\"mode\">{} · exit code {}</p>\
+        "<p class=\"mode\">{}</p>\
          <h1>{}</h1>\
          <p class=\"meta\"><span class=\"swatch base\"></span> baseline: {} (n = {}) &nbsp; \
          <span class=\"swatch treat\"></span> treatment: {} (n = {}) &nbsp; · generated {}</p>",
         esc(&gate.mode),
-        gate.exit_code,
         esc(&report.title),
         esc(&report.baseline.label),
         report.baseline.iterations,

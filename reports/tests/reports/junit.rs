@@ -207,7 +207,6 @@ fn a_run_without_a_verdict_is_an_error_on_the_gate_case() {
 fn infrastructure() -> soakgate_reports::AbReport {
     let mut report = fixture::interrupted(fixture::report());
     report.gate.status = soakgate_reports::model::GateStatus::Infrastructure;
-    report.gate.exit_code = 3;
     report.gate.headline =
         "INFRASTRUCTURE FAILURE: testnet did not start; no verdict on either branch".into();
     report

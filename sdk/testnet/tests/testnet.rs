@@ -178,14 +178,30 @@ fn without_the_variable_end_of_stdin_changes_nothing() {
 
 #[test]
 fn a_bad_stop_on_stdin_eof_value_is_a_usage_error() {
-    let output = Command::new(env!("CARGO_BIN_EXE_sphere-testnet"))
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sphere-testnet"))
         .args(["--profile", "ideal"])
         .env(STOP_ON_STDIN_EOF, "maybe")
         .stdin(Stdio::null())
-        .output()
-        .expect("run sphere-testnet");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(2), "{stderr}");
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn sphere-testnet");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("a bad {STOP_ON_STDIN_EOF} did not stop the testnet at start-up");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr"), &mut stderr)
+        .expect("read stderr");
+    assert_eq!(status.code(), Some(2), "{stderr}");
     assert_eq!(
         stderr.trim(),
         "sphere-testnet: SPHERE_STOP_ON_STDIN_EOF=`maybe`: expected 1 or 0"
