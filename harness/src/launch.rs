@@ -73,7 +73,7 @@ pub struct Testnet {
 }
 
 /// The exit code with which the workspace's daemons refuse their input.
-const USAGE_EXIT: i32 = 2;
+pub const USAGE_EXIT: i32 = 2;
 
 /// Set for the testnet: stop when stdin closes (see docs/testnet.md).
 pub const STOP_ON_STDIN_EOF: &str = "SPHERE_STOP_ON_STDIN_EOF";

@@ -1144,19 +1144,11 @@ fn git_repo() -> tempfile::TempDir {
 
 /// Live processes whose command line is exactly `words` (zombies excluded).
 fn processes_running(words: &[&str]) -> Vec<u32> {
-    let wanted = words.join("\0") + "\0";
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    entries
-        .filter_map(Result::ok)
-        .filter_map(|e| {
-            let pid: u32 = e.file_name().to_str()?.parse().ok()?;
-            let stat = std::fs::read_to_string(e.path().join("stat")).ok()?;
-            let state = stat.rsplit_once(')')?.1.trim_start().chars().next()?;
-            let cmdline = std::fs::read(e.path().join("cmdline")).ok()?;
-            (state != 'Z' && cmdline == wanted.as_bytes()).then_some(pid)
-        })
+    let wanted = words.join(" ") + " ";
+    support::processes()
+        .into_iter()
+        .filter(|(_, cmdline)| *cmdline == wanted)
+        .filter_map(|(pid, _)| u32::try_from(pid).ok())
         .collect()
 }
 

@@ -28,7 +28,7 @@ use assert_cmd::cargo::CommandCargoExt;
 use nix::{sys::signal::Signal, unistd::Pid};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use support::workspace_binaries;
+use support::{processes, workspace_binaries};
 
 /// The faults a trial can inject.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -116,25 +116,6 @@ impl Trial {
             .map(|(_, cmdline)| cmdline)
             .collect()
     }
-}
-
-/// Live processes (no zombies) and their command lines.
-fn processes() -> Vec<(i32, String)> {
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    entries
-        .filter_map(Result::ok)
-        .filter_map(|e| {
-            let pid: i32 = e.file_name().to_str()?.parse().ok()?;
-            let stat = std::fs::read_to_string(e.path().join("stat")).ok()?;
-            let zombie = stat
-                .rsplit_once(')')
-                .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'));
-            let raw = std::fs::read(e.path().join("cmdline")).ok()?;
-            (!zombie).then(|| (pid, String::from_utf8_lossy(&raw).replace('\0', " ")))
-        })
-        .collect()
 }
 
 fn signal(pid: i32, signal: Signal) -> bool {

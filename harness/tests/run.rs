@@ -14,7 +14,7 @@ use std::{
 };
 
 use assert_cmd::cargo::CommandCargoExt;
-use support::{fixture, scenario, soak_in, workspace_binaries};
+use support::{fixture, processes, scenario, soak_in, workspace_binaries};
 
 /// A unique word to find this test's processes in the process table.
 fn marker(test: &str) -> String {
@@ -23,28 +23,9 @@ fn marker(test: &str) -> String {
 
 /// Processes whose command line contains `marker` (zombies excluded).
 fn processes_with(marker: &str) -> Vec<String> {
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    entries
-        .filter_map(Result::ok)
-        .filter(|e| {
-            e.file_name()
-                .to_string_lossy()
-                .chars()
-                .all(|c| c.is_ascii_digit())
-        })
-        .filter(|e| {
-            std::fs::read_to_string(e.path().join("stat"))
-                .map(|stat| {
-                    !stat
-                        .rsplit_once(')')
-                        .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))
-                })
-                .unwrap_or(false)
-        })
-        .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
-        .map(|raw| String::from_utf8_lossy(&raw).replace('\0', " "))
+    processes()
+        .into_iter()
+        .map(|(_, cmdline)| cmdline)
         .filter(|cmdline| cmdline.contains(marker))
         .collect()
 }
@@ -410,19 +391,13 @@ fn the_tombstone_overwrite_bug_fails_its_assertion_with_the_diff_and_exit_1() {
 /// Pids of python processes whose command line contains both words (the
 /// fakes, not the `soak` that names them in its own arguments).
 fn pids_with(marker: &str, word: &str) -> Vec<i32> {
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    entries
-        .filter_map(Result::ok)
-        .filter_map(|e| {
-            let pid: i32 = e.file_name().to_str()?.parse().ok()?;
-            let raw = std::fs::read(e.path().join("cmdline")).ok()?;
-            let cmdline = String::from_utf8_lossy(&raw).replace('\0', " ");
+    processes()
+        .into_iter()
+        .filter(|(_, cmdline)| {
             let program = cmdline.split(' ').next().unwrap_or_default();
-            let fake = program.ends_with("python3") || program.contains("python");
-            (fake && cmdline.contains(marker) && cmdline.contains(word)).then_some(pid)
+            program.contains("python") && cmdline.contains(marker) && cmdline.contains(word)
         })
+        .map(|(pid, _)| pid)
         .collect()
 }
 
@@ -568,5 +543,35 @@ fn a_peer_that_offers_no_ops_or_not_the_scenarios_is_refused() {
         error_line(&output).contains("teleport"),
         "{}",
         error_line(&output)
+    );
+}
+
+#[test]
+fn a_variant_setting_the_peer_refuses_is_one_line_in_its_words_and_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let (peer, testnet) = workspace_binaries();
+    let output = soak(
+        &[
+            "run",
+            "--peer-cmd",
+            &peer,
+            "--testnet-cmd",
+            &testnet,
+            "--peer-env",
+            "SPHERE_FANOUT=0",
+            "--set",
+            "bundles=0",
+            "--out",
+            dir.path().join("run").to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    let text = stderr(&output);
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "{text}");
+    assert!(
+        lines[0].contains("peer1") && lines[0].contains("SPHERE_FANOUT"),
+        "the peer's own reason should be the line: {text}"
     );
 }

@@ -74,6 +74,15 @@ pub enum IterationFailure {
         /// The failure the step reported.
         step: String,
     },
+    /// A peer refused its input (a bad variant setting) and exited with
+    /// the usage code before answering `hello`: exit 2.
+    #[error("{role}: {message}")]
+    PeerRefused {
+        /// The peer's role.
+        role: String,
+        /// Why, in the peer's own words.
+        message: String,
+    },
     /// A peer died while a request was pending.
     #[error("{role}: exited ({exit}) while `{op}` was pending in {section}{last_words}")]
     PeerExited {
@@ -133,6 +142,7 @@ impl IterationFailure {
             self,
             IterationFailure::Scenario { .. }
                 | IterationFailure::TestnetRefused { .. }
+                | IterationFailure::PeerRefused { .. }
                 | IterationFailure::RunFolder { .. }
         )
     }
@@ -142,7 +152,9 @@ impl IterationFailure {
     pub fn is_input_error(&self) -> bool {
         matches!(
             self,
-            IterationFailure::Scenario { .. } | IterationFailure::TestnetRefused { .. }
+            IterationFailure::Scenario { .. }
+                | IterationFailure::TestnetRefused { .. }
+                | IterationFailure::PeerRefused { .. }
         )
     }
 }

@@ -445,10 +445,21 @@ impl Iteration<'_> {
                             describe_exit(exit)
                         ),
                     };
-                    return Err(Stop::Failure(IterationFailure::PeerStart {
-                        role: role.clone(),
-                        message,
-                    }));
+                    // Exit 2 before `hello` is the peer refusing its input
+                    // (a bad variant setting): the user's to fix, exit 2.
+                    let refused = exit.and_then(|e| e.code()) == Some(launch::USAGE_EXIT);
+                    let failure = if refused {
+                        IterationFailure::PeerRefused {
+                            role: role.clone(),
+                            message,
+                        }
+                    } else {
+                        IterationFailure::PeerStart {
+                            role: role.clone(),
+                            message,
+                        }
+                    };
+                    return Err(Stop::Failure(failure));
                 }
             };
             for secret in reply

@@ -68,3 +68,23 @@ pub fn workspace_binaries() -> (String, String) {
     }
     (peer.display().to_string(), testnet.display().to_string())
 }
+
+/// Live processes (zombies excluded) with their command lines, arguments
+/// joined by spaces: for tests that check what is left running.
+pub fn processes() -> Vec<(i32, String)> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(Result::ok)
+        .filter_map(|e| {
+            let pid: i32 = e.file_name().to_str()?.parse().ok()?;
+            let stat = std::fs::read_to_string(e.path().join("stat")).ok()?;
+            // The state follows the last `)` (the name may hold spaces).
+            let state = stat.rsplit_once(')')?.1.trim_start().chars().next()?;
+            let raw = std::fs::read(e.path().join("cmdline")).ok()?;
+            let cmdline = String::from_utf8_lossy(&raw).replace('\0', " ");
+            (state != 'Z').then_some((pid, cmdline))
+        })
+        .collect()
+}
