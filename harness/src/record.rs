@@ -183,15 +183,16 @@ pub fn samples_tsv(samples: &[(Option<String>, ProcessTreeSample)]) -> Vec<u8> {
 pub fn counters_tsv(rows: &[SectionCounters]) -> Vec<u8> {
     let mut out = b"section\trole\tcounter\tcount\ttotal_ms\tavg_ms\tmax_ms\n".to_vec();
     for row in rows {
-        let avg = if row.count == 0 {
-            0.0
-        } else {
-            row.total_ms / row.count as f64
-        };
         let _ = writeln!(
             out,
             "{}\t{}\t{}\t{}\t{:.3}\t{:.3}\t{:.3}",
-            row.section, row.role, row.counter, row.count, row.total_ms, avg, row.max_ms
+            row.section,
+            row.role,
+            row.counter,
+            row.count,
+            row.total_ms,
+            row.avg_ms(),
+            row.max_ms
         );
     }
     out

@@ -158,12 +158,6 @@ impl LogSink {
         Ok((LogSink { tx }, writer))
     }
 
-    /// A sink that drops everything (tests).
-    pub fn discard() -> LogSink {
-        let (tx, _) = mpsc::unbounded_channel();
-        LogSink { tx }
-    }
-
     /// One line from `source`: `>` request, `<` response, `!` its log
     /// stream, `?` something odd, `*` the harness.
     pub fn line(&self, source: &str, direction: char, text: &str) {

@@ -104,7 +104,7 @@ fn the_default_scenario_loads_with_the_ten_sections_of_design_4() {
             "bob-peer1-vs-peer2-after",
         ]
     );
-    let all = s.assertion_names();
+    let all = assertion_names(&s);
     assert!(all.contains(&"supply-conserved"), "{all:?}");
 }
 
@@ -202,11 +202,14 @@ fn the_default_scenario_sends_the_ops_of_the_e2e_test_in_order() {
 #[test]
 fn the_smoke_scenario_loads_and_uses_only_simple_ops() {
     let s = load_shipped("smoke.toml");
-    let ops: Vec<String> = s.all_ops().into_iter().map(|(op, _)| op).collect();
-    assert_eq!(ops, ["create_wallet", "faucet", "balance"]);
-    let simple = ["hello", "create_wallet", "faucet", "balance", "shutdown"].map(String::from);
-    s.check_ops("peer1", &simple).unwrap();
-    assert_eq!(s.assertion_names(), ["balance-is-the-minted-amount"]);
+    // Exactly these ops: each one is needed, and nothing else is.
+    let used = ["create_wallet", "faucet", "balance"].map(String::from);
+    s.check_ops("peer1", &used).unwrap();
+    for missing in &used {
+        let fewer: Vec<String> = used.iter().filter(|op| *op != missing).cloned().collect();
+        assert!(s.check_ops("peer1", &fewer).is_err(), "{missing} is used");
+    }
+    assert_eq!(assertion_names(&s), ["balance-is-the-minted-amount"]);
     assert_eq!(s.defaults.timeout.as_millis(), 10_000);
 }
 
@@ -527,4 +530,14 @@ fn a_conservation_check_is_built_from_the_file() {
     };
     assert_eq!(values.len(), 2);
     assert_eq!(total, json!("200000000000000000000"));
+}
+
+/// The names of a scenario's assertion steps, in document order.
+fn assertion_names(s: &soakgate::scenario::model::Scenario) -> Vec<&str> {
+    s.steps()
+        .filter_map(|(_, step)| match &step.kind {
+            soakgate::scenario::model::StepKind::Assert(assert) => Some(assert.name.as_str()),
+            _ => None,
+        })
+        .collect()
 }

@@ -349,24 +349,6 @@ impl Scenario {
             .flat_map(|section| section.steps.iter().map(move |step| (section, step)))
     }
 
-    /// The names of all assertion steps, in document order.
-    pub fn assertion_names(&self) -> Vec<&str> {
-        self.steps()
-            .filter_map(|(_, step)| match &step.kind {
-                StepKind::Assert(assert) => Some(assert.name.as_str()),
-                _ => None,
-            })
-            .collect()
-    }
-
-    /// Every op the scenario sends (snapshot ops included), with where it
-    /// is written, in document order.
-    pub fn all_ops(&self) -> Vec<(String, Location)> {
-        self.ops_with_peers()
-            .map(|(_, op, location)| (op.to_owned(), location))
-            .collect()
-    }
-
     /// Checks that every op sent to `peer` is one the peer lists in its
     /// `hello` (`known_ops`); the error points at the first step using an
     /// op the peer lacks.
