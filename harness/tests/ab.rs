@@ -305,8 +305,12 @@ fn cannot_tell_fails_or_warns_as_configured_and_never_passes_silently() {
         "FAKE_PEER_OP_DELAY_S=0.05",
         &[],
     );
-    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
-    // A band of 0.01 % with no floor: no 3-a-side interval fits inside it.
+    // This run only provides a folder; at 3 a side under load its own
+    // gate may pass or not yet tell.
+    assert!(matches!(output.status.code(), Some(0 | 1)), "{}", text(&output));
+    // A band of 0.01 % with no floor: no 3-a-side interval fits inside it;
+    // at alpha 0.001 an unchanged branch is practically never significant,
+    // so the gate cannot tell rather than call chance differences.
     let tight = |on: &str| {
         soak_in(
             None,
@@ -317,6 +321,8 @@ fn cannot_tell_fails_or_warns_as_configured_and_never_passes_silently() {
                 "0.0001",
                 "--floor-time-ms",
                 "0",
+                "--alpha",
+                "0.001",
                 "--on-inconclusive",
                 on,
             ],
