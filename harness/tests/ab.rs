@@ -307,7 +307,11 @@ fn cannot_tell_fails_or_warns_as_configured_and_never_passes_silently() {
     );
     // This run only provides a folder; at 3 a side under load its own
     // gate may pass or not yet tell.
-    assert!(matches!(output.status.code(), Some(0 | 1)), "{}", text(&output));
+    assert!(
+        matches!(output.status.code(), Some(0 | 1)),
+        "{}",
+        text(&output)
+    );
     // A band of 0.01 % with no floor: no 3-a-side interval fits inside it;
     // at alpha 0.001 an unchanged branch is practically never significant,
     // so the gate cannot tell rather than call chance differences.
