@@ -72,6 +72,9 @@ pub struct Testnet {
     _stdin: Option<tokio::process::ChildStdin>,
 }
 
+/// How long the stderr copier gets to see a dead child's last line.
+pub const LAST_WORDS_WAIT: Duration = Duration::from_millis(100);
+
 /// The exit code with which the workspace's daemons refuse their input.
 pub const USAGE_EXIT: i32 = 2;
 
@@ -131,7 +134,7 @@ pub async fn start_testnet(
             let status = child.wait_for(Duration::from_secs(2)).await;
             child.stop(Duration::from_secs(1)).await;
             // Give the stderr copier a moment to see the last line.
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            tokio::time::sleep(LAST_WORDS_WAIT).await;
             let refused_input = status.and_then(|s| s.code()) == Some(USAGE_EXIT);
             let mut error = InfraError::new(
                 "testnet",

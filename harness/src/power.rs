@@ -386,7 +386,7 @@ fn auto_rates(pool: &Pool, settings: &PowerSettings) -> Option<AutoRow> {
         for look in plan.looks() {
             let n = look.per_side;
             let sub: Vec<usize> = base[..n].iter().chain(&treat[..n]).copied().collect();
-            let calls = judge(pool, &sub, n, None, look.alpha());
+            let calls = judge(pool, &sub, n, None, look.alpha);
             if calls.contains(&Call::Regression) {
                 alarms += 1;
                 spent += n;

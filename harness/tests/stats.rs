@@ -473,7 +473,7 @@ fn an_interrupted_run_has_no_verdict() {
 #[test]
 fn the_adaptive_plan_spends_the_family_alpha_once() {
     let plan = LookSchedule::standard(Alpha::DEFAULT);
-    let spent: f64 = plan.looks().iter().map(|l| l.alpha).sum();
+    let spent: f64 = plan.looks().iter().map(|l| l.alpha.get()).sum();
     assert!(close(spent, 0.05, 1e-12));
     assert_eq!(plan.cap(), 10);
 }

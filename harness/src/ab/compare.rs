@@ -83,14 +83,8 @@ impl Judgement {
     /// the gate has failed on evidence more data cannot take back (a gated
     /// regression at this look's alpha, or a broken assertion).
     pub fn settled(&self) -> bool {
-        let gated = || {
-            self.metrics
-                .iter()
-                .filter(|m| m.gated)
-                .filter_map(|m| m.comparison.as_ref())
-        };
-        let all_decided = gated().all(|c| c.verdict.is_decided());
-        let regressed = gated().any(|c| c.verdict == Verdict::Regression);
+        let all_decided = self.gated().all(|c| c.verdict.is_decided());
+        let regressed = self.gated().any(|c| c.verdict == Verdict::Regression);
         let broken = self
             .assertions
             .iter()

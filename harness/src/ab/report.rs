@@ -14,7 +14,7 @@ use super::{
 };
 use crate::{
     record::{IterationRecord, IterationStatus},
-    stats::{GateMode, GateStatus, Verdict, median},
+    stats::{GateMode, GateStatus, Verdict, median, percent},
 };
 
 /// How each side is labelled in reports.
@@ -297,8 +297,8 @@ fn notes(judgement: &Judgement) -> Vec<String> {
     let gated = judgement.gated().count();
     let alpha = judgement.alpha;
     notes.push(format!(
-        "{gated} gated metrics judged together: a regression needs p <= {alpha} after Holm across them and a slowdown beyond the metric's tolerance; \"no regression\" needs the one-sided {}% upper bound inside it. All other metrics are advisory.",
-        trim((1.0 - alpha) * 100.0)
+        "{gated} gated metrics judged together: a regression needs p <= {alpha} after Holm across them and a slowdown beyond the metric's tolerance; \"no regression\" needs the one-sided {} upper bound inside it. All other metrics are advisory.",
+        percent(1.0 - alpha)
     ));
     let skipped: Vec<&str> = judgement
         .metrics
@@ -313,11 +313,6 @@ fn notes(judgement: &Judgement) -> Vec<String> {
         ));
     }
     notes
-}
-
-fn trim(x: f64) -> String {
-    let s = format!("{x:.3}");
-    s.trim_end_matches('0').trim_end_matches('.').to_owned()
 }
 
 /// Writes every report file into `dir`, and the Markdown summary to

@@ -234,7 +234,7 @@ pub async fn run(
             Iterations::Fixed(n) => n,
             Iterations::Auto => match looks.next_after(done) {
                 Some(look) => {
-                    look_alpha = look.alpha();
+                    look_alpha = look.alpha;
                     look.per_side
                 }
                 None => break,

@@ -24,7 +24,7 @@ use super::{
 };
 use crate::{
     counters::{PerfWindow, SectionSpan, attribute},
-    launch::{self, LastWords, Peer, PeerLaunch, Testnet},
+    launch::{self, LAST_WORDS_WAIT, LastWords, Peer, PeerLaunch, Testnet},
     peer::{PeerConnection, RequestError},
     process::{ManagedChild, ProcessGroups, describe_exit},
     record::{
@@ -64,8 +64,6 @@ const FAILED_PEER_GRACE: Duration = Duration::from_millis(200);
 /// How long a testnet suspected after a failed step gets to show it is
 /// alive (reaped, or answering `/metrics`).
 const TESTNET_PROBE: Duration = Duration::from_secs(2);
-/// How long the stderr copier gets to see a dead child's last line.
-const LAST_WORDS_WAIT: Duration = Duration::from_millis(100);
 
 /// Where the iteration is, for the sampler's section tags and for the
 /// failure's "during §C.2".

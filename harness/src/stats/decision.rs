@@ -28,7 +28,7 @@ use serde::Serialize;
 
 use super::holm::holm_adjust;
 use super::log_t::LogShift;
-use super::params::trim_float;
+use super::params::{change_percent, percent, trim_float};
 use super::planning;
 use super::{Alpha, NoiseBand, StatsError, Verdict};
 
@@ -234,20 +234,20 @@ fn explain(
     match verdict {
         Verdict::Regression => format!(
             "{} slower (p {} after Holm, <= {a}), beyond the {tolerance} tolerance; {level} lower bound x{}: regression",
-            pct_change(ratio),
+            change_percent(ratio),
             p_text(p_slow),
             fmt_ratio(lower)
         ),
         Verdict::Improvement => format!(
             "{} faster (p {} after Holm, <= {a}), beyond the {tolerance} tolerance; {level} upper bound x{}: improvement",
-            pct_change(1.0 / ratio),
+            change_percent(1.0 / ratio),
             p_text(p_fast),
             fmt_ratio(upper)
         ),
         Verdict::NoRegression => format!(
             "{level} upper bound x{} is inside the {tolerance} tolerance (rules out a slowdown above {}): no regression",
             fmt_ratio(upper),
-            pct_change(upper)
+            change_percent(upper)
         ),
         Verdict::CannotTell { iterations_needed } => {
             let why = if ratio > e.slower_limit() {
@@ -277,15 +277,6 @@ pub(crate) fn plan_text(needed: Option<usize>) -> String {
             planning::MAX_PLANNED_PER_SIDE
         ),
     }
-}
-
-fn percent(share: f64) -> String {
-    format!("{}%", trim_float(share * 100.0))
-}
-
-/// `1.123` as "12.3%".
-fn pct_change(ratio: f64) -> String {
-    format!("{:.1}%", (ratio - 1.0) * 100.0)
 }
 
 fn fmt_ratio(r: f64) -> String {

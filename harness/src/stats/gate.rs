@@ -16,6 +16,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use super::params::{change_percent, percent};
 use super::{Comparison, StatsError, Verdict};
 
 /// How often an assertion held on one branch: "5/5".
@@ -361,7 +362,7 @@ fn band_governed(c: &Comparison) -> bool {
 fn rules_out(comparisons: &[Comparison]) -> Option<String> {
     let (banded, floored): (Vec<&Comparison>, Vec<&Comparison>) =
         comparisons.iter().partition(|c| band_governed(c));
-    let level = trim_percent(comparisons.first()?.alpha.one_sided_level());
+    let level = percent(comparisons.first()?.alpha.one_sided_level());
     let floors = match floored.len() {
         0 => String::new(),
         1 => format!(", and above its absolute floor in `{}`", floored[0].metric),
@@ -377,7 +378,7 @@ fn rules_out(comparisons: &[Comparison]) -> Option<String> {
     };
     Some(format!(
         "a slowdown above {} in any gated metric ({level} one-sided bounds; loosest: `{}`){floors}",
-        pct(worst.interval_high()),
+        change_percent(worst.interval_high()),
         worst.metric
     ))
 }
@@ -401,19 +402,11 @@ fn could_catch(comparisons: &[Comparison]) -> Option<String> {
     Some(format!(
         "at {} iterations per side this gate catches, in 90 % of runs, a slowdown of {} in `{}` and of {} in every gated metric above its floor (least precise: `{}`)",
         worst.iterations_per_side(),
-        pct(best.detectable_ratio),
+        change_percent(best.detectable_ratio),
         best.metric,
-        pct(worst.detectable_ratio),
+        change_percent(worst.detectable_ratio),
         worst.metric
     ))
-}
-
-fn pct(ratio: f64) -> String {
-    format!("{:.1}%", (ratio - 1.0) * 100.0)
-}
-
-fn trim_percent(level: f64) -> String {
-    format!("{}%", super::params::trim_float(level * 100.0))
 }
 
 #[cfg(test)]

@@ -11,25 +11,18 @@
 //! each on 8 and 10: per-look alphas 0.005, 0.025, 0.01, 0.01 at family 0.05.
 //! `docs/statistics.md` has the measured error rates and power of this plan.
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use super::{Alpha, StatsError};
 
 /// One planned look: after `per_side` iterations on each branch, judge at
 /// `alpha`.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Look {
     /// Iterations per side at this look.
     pub per_side: usize,
     /// One-sided alpha of every verdict at this look.
-    pub alpha: f64,
-}
-
-impl Look {
-    /// The look's alpha, validated (it was built from a valid one).
-    pub fn alpha(&self) -> Alpha {
-        Alpha::new(self.alpha).unwrap_or(Alpha::DEFAULT)
-    }
+    pub alpha: Alpha,
 }
 
 /// The looks of an adaptive run, in increasing size.
@@ -52,7 +45,7 @@ impl LookSchedule {
             family_alpha,
             looks: vec![Look {
                 per_side: 10,
-                alpha: family_alpha.get(),
+                alpha: family_alpha,
             }],
         })
     }
@@ -85,7 +78,7 @@ impl LookSchedule {
             .zip(weights)
             .map(|(&per_side, w)| Look {
                 per_side,
-                alpha: family_alpha.get() * w / sum,
+                alpha: family_alpha.scaled(w / sum),
             })
             .collect();
         Ok(Self {
@@ -129,7 +122,7 @@ mod tests {
         let plan = LookSchedule::standard(Alpha::DEFAULT);
         let sizes: Vec<usize> = plan.looks().iter().map(|l| l.per_side).collect();
         assert_eq!(sizes, vec![3, 5, 8, 10]);
-        let alphas: Vec<f64> = plan.looks().iter().map(|l| l.alpha).collect();
+        let alphas: Vec<f64> = plan.looks().iter().map(|l| l.alpha.get()).collect();
         for (a, e) in alphas.iter().zip([0.005, 0.025, 0.01, 0.01]) {
             assert!((a - e).abs() < 1e-15, "{alphas:?}");
         }
@@ -138,7 +131,7 @@ mod tests {
         assert_eq!(plan.cap(), 10);
         assert_eq!(plan.next_after(3).map(|l| l.per_side), Some(5));
         assert_eq!(plan.next_after(10), None);
-        assert_eq!(plan.at(8).map(|l| l.alpha), Some(alphas[2]));
+        assert_eq!(plan.at(8).map(|l| l.alpha.get()), Some(alphas[2]));
     }
 
     #[test]
@@ -158,6 +151,6 @@ mod tests {
     #[test]
     fn single_look_keeps_all_alpha() {
         let s = LookSchedule::weighted(&[3], &[2.0], Alpha::DEFAULT).unwrap();
-        assert_eq!(s.looks()[0].alpha, 0.05);
+        assert_eq!(s.looks()[0].alpha, Alpha::DEFAULT);
     }
 }

@@ -60,7 +60,7 @@ pub use holm::{HolmAdjusted, holm};
 pub use log_t::LogShift;
 pub use looks::{Look, LookSchedule};
 pub use mann_whitney::{MannWhitney, mann_whitney};
-pub use params::{Alpha, NoiseBand};
+pub use params::{Alpha, NoiseBand, percent};
 pub use planning::MAX_PLANNED_PER_SIDE;
 pub use sample::{Sample, median};
 pub use verdict::{

@@ -48,6 +48,17 @@ impl Alpha {
         1.0 - 2.0 * self.0
     }
 
+    /// `alpha * share` for a share in (0, 1] (weighted Bonferroni); a share
+    /// outside that range is clamped into it, so the result stays valid.
+    pub fn scaled(self, share: f64) -> Alpha {
+        let share = if share.is_finite() {
+            share.clamp(f64::MIN_POSITIVE, 1.0)
+        } else {
+            1.0
+        };
+        Alpha(self.0 * share)
+    }
+
     /// `alpha / parts` (Bonferroni). Dividing a value in (0, 0.5) by a
     /// positive count stays in range, so no `Result` is needed; zero parts is
     /// treated as one.
@@ -110,6 +121,16 @@ impl fmt::Display for NoiseBand {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}%", trim_float(self.0 * 100.0))
     }
+}
+
+/// A share as a percentage without trailing zeros: 0.975 as "97.5%".
+pub fn percent(share: f64) -> String {
+    format!("{}%", trim_float(share * 100.0))
+}
+
+/// A ratio as the change it means, one decimal: 1.123 as "12.3%".
+pub(crate) fn change_percent(ratio: f64) -> String {
+    format!("{:.1}%", (ratio - 1.0) * 100.0)
 }
 
 /// Formats without trailing zeros and without float noise: 5.000000000000001
