@@ -30,6 +30,8 @@ use std::{
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
 use serde::{Serialize, de::DeserializeOwned};
 
+use crate::perf;
+
 /// The file name of a wallet's store inside its directory.
 pub const STORE_FILE: &str = "wallet.redb";
 
@@ -158,6 +160,7 @@ impl WalletStore {
             source,
         })?;
         let path = dir.join(STORE_FILE);
+        let _wait = perf::wait(perf::Wait::Store);
         let db = Database::create(&path).map_err(|e| db_error(&path, "open", e))?;
         // Creating every table up front means readers never meet a missing
         // table, so a fresh store reads as empty rather than as an error.
@@ -183,6 +186,7 @@ impl WalletStore {
     pub fn get(&self, table: Table, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let path = self.path();
         let op = || format!("read {table}/{key}");
+        let _wait = perf::wait(perf::Wait::Store);
         let txn = self
             .inner
             .db
@@ -215,6 +219,7 @@ impl WalletStore {
     ) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
         let path = self.path();
         let op = || format!("scan {table}/{prefix}*");
+        let _wait = perf::wait(perf::Wait::Store);
         let txn = self
             .inner
             .db
@@ -242,6 +247,7 @@ impl WalletStore {
         f: impl FnOnce(&mut WriteBatch<'_>) -> Result<T, E>,
     ) -> Result<T, E> {
         let path = self.path();
+        let _wait = perf::wait(perf::Wait::Store);
         let txn = self
             .inner
             .db

@@ -149,6 +149,7 @@ struct Inner {
 struct NoParams {}
 
 const COUNTERS: CallCounters = CallCounters {
+    service: perf::Wait::Aggregator,
     attempt: Some(perf::names::AGGREGATOR_CALL),
     rate_limited: perf::names::AGGREGATOR_429,
     retry: None,
@@ -260,7 +261,11 @@ impl AggregatorClient {
                     waited,
                 });
             }
-            tokio::time::sleep(poll.min(deadline - waited)).await;
+            perf::waited(
+                perf::Wait::Poll,
+                tokio::time::sleep(poll.min(deadline - waited)),
+            )
+            .await;
         }
     }
 

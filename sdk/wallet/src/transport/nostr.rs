@@ -216,9 +216,11 @@ impl NostrLink {
         let mut attempt = 0;
         // `try_connect` leaves the relay connected on success, and on failure
         // schedules nothing, so the loop owns the retries.
-        while let Err(error) = relay
-            .try_connect(deadline.saturating_duration_since(Instant::now()))
-            .await
+        while let Err(error) = perf::waited(
+            perf::Wait::Relay,
+            relay.try_connect(deadline.saturating_duration_since(Instant::now())),
+        )
+        .await
         {
             attempt += 1;
             let wait = retry_delay(attempt, &policy, None);
@@ -226,7 +228,7 @@ impl NostrLink {
                 return Err(fail(error.to_string()));
             }
             debug!(url = relay_url, attempt, %error, "relay connection failed; retrying");
-            tokio::time::sleep(wait).await;
+            perf::waited(perf::Wait::Backoff, tokio::time::sleep(wait)).await;
         }
         let url = relay_url.to_owned();
         let inner = LinkInner {
@@ -377,7 +379,7 @@ impl NostrLink {
             if Instant::now() >= deadline {
                 return false;
             }
-            tokio::time::sleep(CONNECTION_POLL).await;
+            perf::waited(perf::Wait::Poll, tokio::time::sleep(CONNECTION_POLL)).await;
         }
         true
     }
@@ -401,7 +403,7 @@ impl NostrLink {
             if !self.wait_until_connected(RELAY_TIMEOUT).await {
                 return Err(unsent(format!("no connection within {RELAY_TIMEOUT:?}")));
             }
-            let error = match relay.send_event(&event).await {
+            let error = match perf::waited(perf::Wait::Relay, relay.send_event(&event)).await {
                 Ok(_) => {
                     debug!(event_id = %id, kind, refusals, losses, "event accepted");
                     return Ok(id);
@@ -414,8 +416,8 @@ impl NostrLink {
                 {
                     refusals += 1;
                     debug!(event_id = %id, kind, refusals, "event rate-limited; retrying");
-                    tokio::time::sleep(retry_delay(refusals, policy, rate_limit_hint(&message)))
-                        .await;
+                    let delay = retry_delay(refusals, policy, rate_limit_hint(&message));
+                    perf::waited(perf::Wait::Backoff, tokio::time::sleep(delay)).await;
                 }
                 RelayError::RelayMessage(message) => {
                     let event_id = id.to_hex();
@@ -432,7 +434,8 @@ impl NostrLink {
                     // No OK in time while still connected: back off rather
                     // than resend in a tight loop.
                     if relay.is_connected() {
-                        tokio::time::sleep(policy.backoff(losses)).await;
+                        let delay = policy.backoff(losses);
+                        perf::waited(perf::Wait::Backoff, tokio::time::sleep(delay)).await;
                     }
                 }
                 error => return Err(unsent(error.to_string())),
@@ -468,6 +471,9 @@ impl NostrLink {
         if !self.wait_until_connected(RELAY_TIMEOUT).await {
             return Err(FetchFailure::Interrupted("relay disconnected".into()));
         }
+        // From the REQ to its EOSE (or the end of trying) the relay has a
+        // request of ours in flight.
+        let _wait = perf::wait(perf::Wait::Relay);
         let mut notifications = relay.notifications();
         let id = SubscriptionId::generate();
         if let Err(error) = relay.send_msg(ClientMessage::req(id.clone(), vec![filter])) {

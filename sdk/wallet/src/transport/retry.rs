@@ -206,6 +206,8 @@ impl Answer {
 /// The perf counters one kind of call records.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct CallCounters {
+    /// The service whose `wait.*` union each attempt is in flight for.
+    pub(crate) service: perf::Wait,
     /// Timer around each HTTP attempt.
     pub(crate) attempt: Option<&'static str>,
     /// Counted for each 429.
@@ -263,6 +265,7 @@ pub(crate) async fn send_with_retry(
         }
         let result = {
             let _timer = counters.attempt.map(perf::time);
+            let _wait = perf::wait(counters.service);
             exchange(build()).await
         };
         let (last, hint) = match result {
@@ -290,7 +293,11 @@ pub(crate) async fn send_with_retry(
                 last,
             });
         }
-        tokio::time::sleep(retry_delay(attempt, policy, hint)).await;
+        perf::waited(
+            perf::Wait::Backoff,
+            tokio::time::sleep(retry_delay(attempt, policy, hint)),
+        )
+        .await;
     }
 }
 

@@ -24,6 +24,7 @@ use super::{
 use crate::{
     amount::{Amount, CoinId},
     identity::{Address, Nametag},
+    perf,
     store::Table,
     token::{
         MintOrigin, Token,
@@ -215,7 +216,11 @@ impl Wallet {
             if self.inner.nostr.is_some() {
                 self.receive(false).await?;
             }
-            tokio::time::sleep(super::poll_interval(&self.services().timers)).await;
+            perf::waited(
+                perf::Wait::Poll,
+                tokio::time::sleep(super::poll_interval(&self.services().timers)),
+            )
+            .await;
         }
     }
 

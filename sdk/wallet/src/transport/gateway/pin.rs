@@ -37,6 +37,7 @@ impl From<Tally> for PinReport {
 }
 
 const PIN_COUNTERS: CallCounters = CallCounters {
+    service: perf::Wait::Gateway,
     attempt: None,
     rate_limited: perf::names::GATEWAY_429,
     retry: Some(perf::names::PIN_RETRY),

@@ -28,6 +28,7 @@ pub struct HeadVerifyReport {
 }
 
 const READ_COUNTERS: CallCounters = CallCounters {
+    service: perf::Wait::Gateway,
     attempt: None,
     rate_limited: perf::names::GATEWAY_429,
     retry: None,
@@ -58,7 +59,11 @@ impl VisibilityWait {
         if waited >= self.deadline {
             return Err(waited);
         }
-        tokio::time::sleep(self.next.min(self.deadline - waited)).await;
+        perf::waited(
+            perf::Wait::Poll,
+            tokio::time::sleep(self.next.min(self.deadline - waited)),
+        )
+        .await;
         self.next = self.next.saturating_mul(2).min(self.max);
         Ok(())
     }
