@@ -500,7 +500,7 @@ pub fn suggest(
     let gated: Vec<String> = config.gated.iter().map(|g| format!("{g:?}")).collect();
     toml.push_str(&format!(
         "# Run `soak ab --iterations {per_side}` (or `auto`, which looks at 3, 5, 8, 10).\n\
-         mode = \"{}\"\nmin_iterations = {}\nalpha = {}\non_inconclusive = \"{}\"\ngated = [{}]\n\n[noise_band]\ntime = {time_band}\nrss = {}\ncpu = {}\ncounters = {}\n\n[floor]\ntime_ms = {}\nrss_mib = {}\ncpu_pct = {}\ncounters = {}\n",
+         mode = \"{}\"\nmin_iterations = {}\nalpha = {}\non_inconclusive = \"{}\"\ngated = [{}]\n\n[noise_band]\ntime = {time_band}\nrss = {}\ncpu = {}\ncounters = {}\n\n[floor]\ntime_ms = {}\nrss_mib = {}\ncpu_pct = {}\ncpu_ms = {}\ncounters = {}\n",
         config.mode,
         config.min_iterations.min(per_side),
         config.alpha,
@@ -512,6 +512,7 @@ pub fn suggest(
         config.floor.time_ms,
         config.floor.rss_mib,
         config.floor.cpu_pct,
+        config.floor.cpu_ms,
         config.floor.counters,
     ));
     Suggestion {

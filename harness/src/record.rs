@@ -6,7 +6,7 @@
 //! write one file each, and are called as soon as data exists, so an
 //! interrupted run keeps what it measured.
 
-use std::{io::Write, path::Path};
+use std::{collections::BTreeMap, io::Write, path::Path};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -63,6 +63,11 @@ pub struct SectionRecord {
     pub started_at: Option<chrono::DateTime<chrono::Utc>>,
     /// When it ended.
     pub ended_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// CPU-seconds each role's process tree spent in the section (user and
+    /// system, read from the kernel's clocks at both ends: exact to one
+    /// clock tick, not sampled). Empty where `/proc` is not available.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub cpu_seconds: BTreeMap<String, f64>,
 }
 
 /// How an iteration ended.
@@ -122,15 +127,26 @@ pub fn write_json<T: Serialize>(path: &Path, value: &T) -> std::io::Result<()> {
     std::fs::write(path, bytes)
 }
 
-/// `totals.tsv`: section, seconds, status.
+/// `totals.tsv`: section, seconds, status, then each role's CPU-seconds
+/// (`cpu_s_peer1`, ...) beside the wall time.
 pub fn totals_tsv(record: &IterationRecord) -> Vec<u8> {
-    let mut out = b"section\ttitle\tseconds\tstatus\n".to_vec();
+    let roles: std::collections::BTreeSet<&String> = record
+        .sections
+        .iter()
+        .flat_map(|s| s.cpu_seconds.keys())
+        .collect();
+    let mut out = b"section\ttitle\tseconds\tstatus".to_vec();
+    for role in &roles {
+        let _ = write!(out, "\tcpu_s_{role}");
+    }
+    out.push(b'\n');
+    let mut cpu_totals: BTreeMap<&String, f64> = BTreeMap::new();
     for section in &record.sections {
         let seconds = section
             .seconds
             .map(|s| format!("{s:.3}"))
             .unwrap_or_default();
-        let _ = writeln!(
+        let _ = write!(
             out,
             "§{}\t{}\t{}\t{}",
             section.id,
@@ -138,13 +154,27 @@ pub fn totals_tsv(record: &IterationRecord) -> Vec<u8> {
             seconds,
             section.status.as_str()
         );
+        for role in &roles {
+            match section.cpu_seconds.get(*role) {
+                Some(cpu) => {
+                    *cpu_totals.entry(role).or_default() += cpu;
+                    let _ = write!(out, "\t{cpu:.3}");
+                }
+                None => out.push(b'\t'),
+            }
+        }
+        out.push(b'\n');
     }
-    let _ = writeln!(
+    let _ = write!(
         out,
         "total\t\t{:.3}\t{}",
         record.total_seconds,
         status_word(&record.status)
     );
+    for role in &roles {
+        let _ = write!(out, "\t{:.3}", cpu_totals.get(role).copied().unwrap_or(0.0));
+    }
+    out.push(b'\n');
     out
 }
 

@@ -94,6 +94,34 @@ fn fake_run(test: &str, out: &Path, extra: &[&str], env: &[(&str, &str)]) -> Out
 }
 
 #[test]
+fn cpu_seconds_per_section_match_what_the_peer_burned_there() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    // The fake peer burns 0.6 CPU-seconds, by its own process clock, in
+    // the faucet step of §1; §2 only reads a balance.
+    let output = fake_run("burn", &out, &[], &[("FAKE_PEER_BURN_CPU_S", "0.6")]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let record: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(out.join("run-1/summary-metrics.json")).unwrap(),
+    )
+    .unwrap();
+    let cpu = |section: usize| {
+        record["sections"][section]["cpu_seconds"]["peer1"]
+            .as_f64()
+            .unwrap()
+    };
+    // The burn, plus the interpreter's own work on the section's two
+    // requests; the kernel counts whole 10 ms ticks, so a read may fall
+    // short of the peer's own clock by up to two of them.
+    assert!((0.57..0.75).contains(&cpu(0)), "§1 peer1 CPU {}", cpu(0));
+    assert!(cpu(1) < 0.1, "§2 peer1 CPU {}", cpu(1));
+    let totals = std::fs::read_to_string(out.join("run-1/totals.tsv")).unwrap();
+    let first = totals.lines().nth(1).unwrap();
+    let shown: f64 = first.split('\t').nth(4).unwrap().parse().unwrap();
+    assert!((shown - cpu(0)).abs() < 0.001, "{first}");
+}
+
+#[test]
 fn a_peer_in_another_language_runs_the_smoke_scenario() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("run");
@@ -102,7 +130,7 @@ fn a_peer_in_another_language_runs_the_smoke_scenario() {
     let run = out.join("run-1");
     assert_eq!(
         header(&run.join("totals.tsv")),
-        "section\ttitle\tseconds\tstatus"
+        "section\ttitle\tseconds\tstatus\tcpu_s_peer1\tcpu_s_testnet"
     );
     assert_eq!(
         header(&run.join("samples.tsv")),

@@ -36,6 +36,9 @@ pub struct Floors {
     pub rss_mib: f64,
     /// CPU, percent of one core.
     pub cpu_pct: f64,
+    /// CPU-seconds, in CPU-milliseconds. Absent from older files: 0.
+    #[serde(default)]
+    pub cpu_ms: f64,
     /// Perf counters, in their own unit (ms for times, calls for counts).
     pub counters: f64,
 }
@@ -46,6 +49,7 @@ impl Default for Floors {
             time_ms: 0.0,
             rss_mib: 0.0,
             cpu_pct: 0.0,
+            cpu_ms: 0.0,
             counters: 0.0,
         }
     }
@@ -64,7 +68,8 @@ pub struct GateConfig {
     /// What a gate that cannot tell does: `fail` (default) or `warn`.
     #[serde(default)]
     pub on_inconclusive: OnCannotTell,
-    /// Gated metric groups: total, sections, mean_rss, max_rss, mean_cpu.
+    /// Gated metric groups: total, sections, mean_rss, max_rss, mean_cpu,
+    /// cpu_seconds.
     pub gated: Vec<String>,
     /// Noise bands.
     pub noise_band: NoiseBands,
@@ -74,7 +79,14 @@ pub struct GateConfig {
 }
 
 /// The metric groups `gated` may name.
-const GROUPS: [&str; 5] = ["total", "sections", "mean_rss", "max_rss", "mean_cpu"];
+const GROUPS: [&str; 6] = [
+    "total",
+    "sections",
+    "mean_rss",
+    "max_rss",
+    "mean_cpu",
+    "cpu_seconds",
+];
 
 /// Most iterations per side a gate may demand: more than anyone runs, so
 /// a larger `min_iterations` is a typo, and a gate that always refuses.
@@ -313,6 +325,13 @@ impl GateConfig {
                 "5",
             ),
             (
+                "floor.cpu_ms",
+                self.floor.cpu_ms,
+                MAX_FLOOR_MS,
+                "CPU-milliseconds",
+                "20",
+            ),
+            (
                 "floor.counters",
                 self.floor.counters,
                 MAX_FLOOR_COUNTERS,
@@ -349,6 +368,7 @@ impl GateConfig {
             MetricKind::MeanRss => "mean_rss",
             MetricKind::MaxRss => "max_rss",
             MetricKind::MeanCpu => "mean_cpu",
+            MetricKind::SectionCpu | MetricKind::TotalCpu => "cpu_seconds",
             MetricKind::CounterTime | MetricKind::CounterCount => return false,
         };
         self.gated.iter().any(|g| g == group)
@@ -362,6 +382,7 @@ impl GateConfig {
             MetricKind::SectionTime | MetricKind::TotalTime => self.floor.time_ms / 1000.0,
             MetricKind::MeanRss | MetricKind::MaxRss => self.floor.rss_mib * 1024.0 * 1024.0,
             MetricKind::MeanCpu => self.floor.cpu_pct,
+            MetricKind::SectionCpu | MetricKind::TotalCpu => self.floor.cpu_ms / 1000.0,
             MetricKind::CounterTime | MetricKind::CounterCount => self.floor.counters,
         };
         let band = NoiseBand::new(self.band(kind)).unwrap_or(NoiseBand::TIME);
@@ -373,7 +394,9 @@ impl GateConfig {
         match kind {
             MetricKind::SectionTime | MetricKind::TotalTime => self.noise_band.time,
             MetricKind::MeanRss | MetricKind::MaxRss => self.noise_band.rss,
-            MetricKind::MeanCpu => self.noise_band.cpu,
+            MetricKind::MeanCpu | MetricKind::SectionCpu | MetricKind::TotalCpu => {
+                self.noise_band.cpu
+            }
             MetricKind::CounterTime | MetricKind::CounterCount => self.noise_band.counters,
         }
     }
@@ -399,6 +422,11 @@ mod tests {
         assert!(config.is_gated(MetricKind::TotalTime));
         assert!(config.is_gated(MetricKind::SectionTime));
         assert!(!config.is_gated(MetricKind::MeanCpu));
+        assert!(!config.is_gated(MetricKind::SectionCpu));
+        assert!((config.tolerance(MetricKind::SectionCpu).floor() - 0.020).abs() < 1e-12);
+        let cpu = DEFAULT_GATE_TOML.replace("\"mean_rss\"]", "\"mean_rss\", \"cpu_seconds\"]");
+        let cpu = GateConfig::parse("gate.toml", &cpu).unwrap();
+        assert!(cpu.is_gated(MetricKind::SectionCpu) && cpu.is_gated(MetricKind::TotalCpu));
         assert_eq!(config.band(MetricKind::SectionTime), 0.05);
         assert_eq!(config.on_inconclusive, OnCannotTell::Fail);
         let tol = config.tolerance(MetricKind::SectionTime);

@@ -26,6 +26,11 @@ pub enum MetricKind {
     MaxRss,
     /// Mean CPU of a role's process tree, in percent of one core.
     MeanCpu,
+    /// CPU-seconds a role's process tree spent in a section (exact, from
+    /// the kernel's clocks at the section's ends).
+    SectionCpu,
+    /// CPU-seconds a role's process tree spent in all the sections.
+    TotalCpu,
     /// Total time of a perf counter in a section, in milliseconds.
     CounterTime,
     /// Count of a perf counter in a section.
@@ -112,6 +117,8 @@ impl MetricId {
             MetricKind::MeanRss => format!("{role} mean RSS"),
             MetricKind::MaxRss => format!("{role} max RSS"),
             MetricKind::MeanCpu => format!("{role} mean CPU"),
+            MetricKind::SectionCpu => format!("{label} {role} CPU s"),
+            MetricKind::TotalCpu => format!("{role} CPU s"),
             MetricKind::CounterTime => format!("{label} {counter} ms"),
             MetricKind::CounterCount => format!("{label} {counter} count"),
         }
@@ -149,17 +156,28 @@ pub fn extract(records: &[IterationRecord]) -> MetricValues {
             if let (Some(seconds), SectionStatus::Pass | SectionStatus::Fail) =
                 (section.seconds, section.status)
             {
+                let section_ref = SectionRef::Scenario {
+                    id: section.id.clone(),
+                    title: section.title.clone(),
+                };
                 let id = MetricId {
                     kind: MetricKind::SectionTime,
                     order,
-                    section: Some(SectionRef::Scenario {
-                        id: section.id.clone(),
-                        title: section.title.clone(),
-                    }),
+                    section: Some(section_ref.clone()),
                     role: None,
                     counter: None,
                 };
                 push(id, seconds);
+                for (role, cpu) in &section.cpu_seconds {
+                    let id = MetricId {
+                        kind: MetricKind::SectionCpu,
+                        order,
+                        section: Some(section_ref.clone()),
+                        role: Some(role.clone()),
+                        counter: None,
+                    };
+                    push(id, *cpu);
+                }
             }
         }
         if record
@@ -168,6 +186,9 @@ pub fn extract(records: &[IterationRecord]) -> MetricValues {
             .all(|s| s.status != SectionStatus::NotRun)
         {
             push(MetricId::total(), record.total_seconds);
+            for (role, cpu) in total_cpu(record) {
+                push(resource(MetricKind::TotalCpu, &role), cpu);
+            }
         }
         for r in &record.resources {
             if let Some(rss) = r.trimmed_mean_rss_bytes {
@@ -215,6 +236,26 @@ pub fn extract(records: &[IterationRecord]) -> MetricValues {
     values
 }
 
+/// Each role's CPU-seconds over all the sections, for the roles every
+/// section measured (a role missing from one would be undercounted).
+fn total_cpu(record: &IterationRecord) -> BTreeMap<String, f64> {
+    let Some(first) = record.sections.first() else {
+        return BTreeMap::new();
+    };
+    first
+        .cpu_seconds
+        .keys()
+        .filter_map(|role| {
+            let per_section: Option<Vec<f64>> = record
+                .sections
+                .iter()
+                .map(|s| s.cpu_seconds.get(role).copied())
+                .collect();
+            Some((role.clone(), per_section?.iter().sum()))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -240,6 +281,38 @@ pub(crate) mod tests {
             "peers": {}, "testnet_metrics": null
         }))
         .unwrap()
+    }
+
+    #[test]
+    fn cpu_seconds_are_per_section_per_role_and_summed_only_when_complete() {
+        let mut record = record_with_counters();
+        let mut second = record.sections[0].clone();
+        second.id = "D.4".into();
+        record.sections.push(second);
+        record.sections[0].cpu_seconds = [("peer1".into(), 0.25), ("testnet".into(), 0.5)].into();
+        // The testnet's tree was gone at the end of §D.4: no total for it.
+        record.sections[1].cpu_seconds = [("peer1".into(), 1.0)].into();
+        let values = extract(&[record]);
+        let find = |kind, section: Option<&str>, role: &str| {
+            values
+                .iter()
+                .find(|(id, _)| {
+                    id.kind == kind
+                        && id.role.as_deref() == Some(role)
+                        && id.section.as_ref().map(SectionRef::label).as_deref() == section
+                })
+                .map(|(id, v)| (id.name(), v.clone()))
+        };
+        assert_eq!(
+            find(MetricKind::SectionCpu, Some("§D.4"), "peer1"),
+            Some(("§D.4 peer1 CPU s".into(), vec![1.0]))
+        );
+        assert_eq!(
+            find(MetricKind::TotalCpu, None, "peer1"),
+            Some(("peer1 CPU s".into(), vec![1.25]))
+        );
+        assert_eq!(find(MetricKind::TotalCpu, None, "testnet"), None);
+        assert!(find(MetricKind::SectionCpu, Some("§C.2"), "testnet").is_some());
     }
 
     #[test]

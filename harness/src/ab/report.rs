@@ -46,7 +46,10 @@ fn status(s: GateStatus) -> rm::GateStatus {
 
 fn unit(kind: MetricKind) -> rm::Unit {
     match kind {
-        MetricKind::SectionTime | MetricKind::TotalTime => rm::Unit::Seconds,
+        MetricKind::SectionTime
+        | MetricKind::TotalTime
+        | MetricKind::SectionCpu
+        | MetricKind::TotalCpu => rm::Unit::Seconds,
         MetricKind::MeanRss | MetricKind::MaxRss => rm::Unit::Bytes,
         MetricKind::MeanCpu => rm::Unit::Percent,
         MetricKind::CounterTime => rm::Unit::Milliseconds,
@@ -91,7 +94,11 @@ pub fn build(
     let is_resource = |k: MetricKind| {
         matches!(
             k,
-            MetricKind::MeanRss | MetricKind::MaxRss | MetricKind::MeanCpu
+            MetricKind::MeanRss
+                | MetricKind::MaxRss
+                | MetricKind::MeanCpu
+                | MetricKind::SectionCpu
+                | MetricKind::TotalCpu
         )
     };
     let sections = judgement

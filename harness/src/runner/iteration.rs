@@ -30,7 +30,10 @@ use crate::{
     record::{
         self, IterationRecord, IterationStatus, SCHEMA_VERSION, SectionRecord, SectionStatus,
     },
-    sampler::{ContaminationCheck, MachineSample, ProcessTreeSample, ResourceSummary, Sampler},
+    sampler::{
+        ContaminationCheck, MachineSample, ProcessTreeSample, ResourceSummary, RoleRoot, Sampler,
+        cpu_clock,
+    },
     scenario::vars::{Builtins, Captures},
     script_log::{LogSink, Redactor},
 };
@@ -174,6 +177,7 @@ fn fresh_record(settings: &RunSettings, plan: &IterationPlan<'_>) -> IterationRe
                 failure: None,
                 started_at: None,
                 ended_at: None,
+                cpu_seconds: BTreeMap::new(),
             })
             .collect(),
         assertions: Vec::new(),
@@ -300,14 +304,8 @@ impl Iteration<'_> {
 
         let sampling = settings.cancel.child_token();
         let sampler_task = {
-            let mut roots: Vec<(String, u32)> = peers
-                .children
-                .iter()
-                .map(|(r, c)| (r.clone(), c.pid()))
-                .collect();
-            roots.push(("testnet".to_owned(), testnet.child.pid()));
             spawn_sampler(
-                roots,
+                role_roots(&peers, &testnet),
                 settings.interval,
                 collected.samples.clone(),
                 current_section.clone(),
@@ -511,6 +509,7 @@ impl Iteration<'_> {
         let settings = self.settings;
         let mut captures = Captures::new();
         let secret_fields = redactor.fields();
+        let roots = role_roots(peers, testnet);
         for (index, section) in settings.scenario.sections.iter().enumerate() {
             let id = section.id.to_string();
             self.log.banner(&format!("{id} {}", section.title));
@@ -520,6 +519,7 @@ impl Iteration<'_> {
             });
             *current_section.lock().unwrap_or_else(|p| p.into_inner()) =
                 Some(id.trim_start_matches('§').to_owned());
+            let cpu_before = cpu_now(&roots).await;
             let started_at = chrono::Utc::now();
             let mut ctx = StepContext {
                 scenario: &settings.scenario,
@@ -547,6 +547,7 @@ impl Iteration<'_> {
                     return Err(Stop::Failure(failure));
                 }
             };
+            record.sections[index].cpu_seconds = cpu_spent(&cpu_before, &cpu_now(&roots).await);
             let mut run = run;
             let trouble = match stopped_peer(&run.end, peers, &id) {
                 Some(failure) => Some(failure),
@@ -810,6 +811,41 @@ fn describe_death(
 
 /// Samples every `interval` until cancelled; returns the machine samples
 /// (the per-tree samples go to `samples`, tagged with the current section).
+/// Every role's root process: the peers, then the testnet.
+fn role_roots(peers: &Peers, testnet: &Testnet) -> Vec<RoleRoot> {
+    let mut roots: Vec<RoleRoot> = peers
+        .children
+        .iter()
+        .map(|(role, child)| (role.clone(), child.pid()))
+        .collect();
+    roots.push(("testnet".to_owned(), testnet.child.pid()));
+    roots
+}
+
+/// Each role's tree CPU time now (a pass over `/proc`, off the runtime's
+/// threads).
+async fn cpu_now(roots: &[RoleRoot]) -> BTreeMap<String, Duration> {
+    let roots = roots.to_vec();
+    tokio::task::spawn_blocking(move || cpu_clock::read_tree_cpu(&roots))
+        .await
+        .unwrap_or_default()
+}
+
+/// CPU-seconds per role between two reads; a role missing from either
+/// (its root died) has none.
+fn cpu_spent(
+    before: &BTreeMap<String, Duration>,
+    after: &BTreeMap<String, Duration>,
+) -> BTreeMap<String, f64> {
+    after
+        .iter()
+        .filter_map(|(role, end)| {
+            let start = before.get(role)?;
+            Some((role.clone(), end.saturating_sub(*start).as_secs_f64()))
+        })
+        .collect()
+}
+
 fn spawn_sampler(
     roots: Vec<(String, u32)>,
     interval: Duration,

@@ -45,6 +45,7 @@
 //! # Ok::<(), soakgate::sampler::SamplerError>(())
 //! ```
 
+pub mod cpu_clock;
 mod summary;
 mod task;
 
