@@ -23,7 +23,10 @@ use super::{
     steps::{SectionEnd, SectionRun, StepContext, run_section},
 };
 use crate::{
-    counters::{PerfWindow, SectionSpan, attribute},
+    counters::{
+        BoundaryRead, Cumulative, PerfWindow, SectionSpan, attribute, parse_counters_reply,
+        rows_from_reads,
+    },
     launch::{self, LAST_WORDS_WAIT, LastWords, Peer, PeerLaunch, Testnet},
     peer::{PeerConnection, RequestError},
     process::{ManagedChild, ProcessGroups, describe_exit},
@@ -89,6 +92,9 @@ struct Collected {
     samples: SampleLog,
     machine: Vec<MachineSample>,
     windows: Vec<(String, PerfWindow)>,
+    /// Each peer's `counters` read around each section (with `--perf`,
+    /// from peers that offer the op).
+    reads: Vec<BoundaryRead>,
 }
 
 /// Runs one iteration and writes its folder. Never fails: what went wrong
@@ -235,7 +241,13 @@ fn summarise(
             })
         })
         .collect();
-    record.counters = attribute(&collected.windows, &spans);
+    // Reads at the sections' ends are exact; windows are the fallback for
+    // peers without the `counters` op.
+    record.counters = if collected.reads.is_empty() {
+        attribute(&collected.windows, &spans)
+    } else {
+        rows_from_reads(&collected.reads)
+    };
     record.total_seconds = record.sections.iter().filter_map(|s| s.seconds).sum();
     if record.status == IterationStatus::Passed
         && (record
@@ -314,7 +326,14 @@ impl Iteration<'_> {
         };
         if stop.is_ok() {
             stop = self
-                .run_sections(record, &peers, &mut testnet, &current_section, &redactor)
+                .run_sections(
+                    record,
+                    &peers,
+                    &mut testnet,
+                    &current_section,
+                    &redactor,
+                    &mut collected.reads,
+                )
                 .await;
         }
         sampling.cancel();
@@ -505,11 +524,13 @@ impl Iteration<'_> {
         testnet: &mut Testnet,
         current_section: &CurrentSection,
         redactor: &Redactor,
+        reads: &mut Vec<BoundaryRead>,
     ) -> Result<(), Stop> {
         let settings = self.settings;
         let mut captures = Captures::new();
         let secret_fields = redactor.fields();
         let roots = role_roots(peers, testnet);
+        let counted = counted_peers(settings.perf, peers, record);
         for (index, section) in settings.scenario.sections.iter().enumerate() {
             let id = section.id.to_string();
             self.log.banner(&format!("{id} {}", section.title));
@@ -519,6 +540,7 @@ impl Iteration<'_> {
             });
             *current_section.lock().unwrap_or_else(|p| p.into_inner()) =
                 Some(id.trim_start_matches('§').to_owned());
+            let counters_before = read_counters(&counted).await;
             let cpu_before = cpu_now(&roots).await;
             let started_at = chrono::Utc::now();
             let mut ctx = StepContext {
@@ -548,6 +570,17 @@ impl Iteration<'_> {
                 }
             };
             record.sections[index].cpu_seconds = cpu_spent(&cpu_before, &cpu_now(&roots).await);
+            let mut counters_after = read_counters(&counted).await;
+            for (role, before) in counters_before {
+                if let Some(after) = counters_after.remove(&role) {
+                    reads.push(BoundaryRead {
+                        section: format!("§{}", record.sections[index].id),
+                        role,
+                        before,
+                        after,
+                    });
+                }
+            }
             let mut run = run;
             let trouble = match stopped_peer(&run.end, peers, &id) {
                 Some(failure) => Some(failure),
@@ -811,6 +844,52 @@ fn describe_death(
 
 /// Samples every `interval` until cancelled; returns the machine samples
 /// (the per-tree samples go to `samples`, tagged with the current section).
+/// How long a `counters` read at a section boundary may take: it is
+/// answered from memory, so a peer that needs longer is busy or gone, and
+/// the section simply has no counters from it.
+const COUNTERS_READ_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The peers whose counters are read at section boundaries: with `--perf`,
+/// those whose `hello` offers the `counters` op.
+fn counted_peers<'p>(
+    perf: bool,
+    peers: &'p Peers,
+    record: &IterationRecord,
+) -> Vec<(&'p str, &'p PeerConnection)> {
+    if !perf {
+        return Vec::new();
+    }
+    let offers_counters = |role: &str| {
+        record
+            .peers
+            .get(role)
+            .and_then(|hello| hello.get("ops"))
+            .and_then(Value::as_array)
+            .is_some_and(|ops| ops.iter().any(|op| op.as_str() == Some("counters")))
+    };
+    peers
+        .connections
+        .iter()
+        .filter(|(role, _)| offers_counters(role))
+        .map(|(role, connection)| (role.as_str(), connection))
+        .collect()
+}
+
+/// Each counted peer's cumulative counters now; a peer that does not
+/// answer in time, or answers with something else, is left out.
+async fn read_counters(peers: &[(&str, &PeerConnection)]) -> BTreeMap<String, Cumulative> {
+    let mut read = BTreeMap::new();
+    for (role, connection) in peers {
+        let reply = connection
+            .request("counters", &json!({}), COUNTERS_READ_TIMEOUT)
+            .await;
+        if let Some(counters) = reply.ok().and_then(|r| parse_counters_reply(&r.result)) {
+            read.insert((*role).to_owned(), counters);
+        }
+    }
+    read
+}
+
 /// Every role's root process: the peers, then the testnet.
 fn role_roots(peers: &Peers, testnet: &Testnet) -> Vec<RoleRoot> {
     let mut roots: Vec<RoleRoot> = peers

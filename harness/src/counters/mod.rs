@@ -9,6 +9,11 @@
 //!  "counters":{"flush":{"count":2,"total_ms":812.4,"avg_ms":406.2,"max_ms":530.1}}}
 //! ```
 //!
+//! Two sources feed the per-section rows. With peers that offer the
+//! `counters` op, the runner reads each peer's totals at both ends of every
+//! section and [`rows_from_reads`] subtracts them: exact. Otherwise the
+//! periodic windows are attributed, as below.
+//!
 //! [`parse_perf_line`] turns such a line into a [`PerfWindow`] (and any other
 //! line into `None`); [`attribute`] sums the windows per section, per role
 //! and over all roles, plus run totals, into [`SectionCounters`] rows;
@@ -22,10 +27,14 @@
 //! 6 s section gets one or two windows, some of them straddling its
 //! neighbours. Lower `SPHERE_PERF_DUMP_MS` when short sections matter.
 
+mod boundaries;
+
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
+
+pub use boundaries::{BoundaryRead, Cumulative, parse_counters_reply, rows_from_reads};
 
 /// Pseudo-section of windows that overlap no section (set-up before the
 /// first section, pauses between sections, teardown).
@@ -38,7 +47,7 @@ pub const RUN_TOTAL: &str = "(run total)";
 pub const ALL_ROLES: &str = "(all roles)";
 
 /// One counter within one window.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct CounterStats {
     /// Events in the window.
     pub count: u64,
@@ -132,6 +141,31 @@ struct RawStats {
     max_ms: Option<f64>,
 }
 
+impl RawStats {
+    /// The stats with `avg_ms` and `max_ms` filled in (`total_ms / count`,
+    /// resp. `avg_ms`); `None` for negative or non-finite times.
+    fn checked(self) -> Option<CounterStats> {
+        let avg_ms = self.avg_ms.unwrap_or(if self.count == 0 {
+            0.0
+        } else {
+            self.total_ms / self.count as f64
+        });
+        let max_ms = self.max_ms.unwrap_or(avg_ms);
+        if [self.total_ms, avg_ms, max_ms]
+            .iter()
+            .any(|ms| !ms.is_finite() || *ms < 0.0)
+        {
+            return None;
+        }
+        Some(CounterStats {
+            count: self.count,
+            total_ms: self.total_ms,
+            avg_ms,
+            max_ms,
+        })
+    }
+}
+
 /// Parses one line of a peer's stderr; `Some` only for a well-formed perf
 /// window (`"target":"perf"`).
 ///
@@ -153,30 +187,11 @@ pub fn parse_perf_line(line: &str) -> Option<PerfWindow> {
     let timestamp = DateTime::parse_from_rfc3339(&raw.timestamp)
         .ok()?
         .with_timezone(&Utc);
-    let mut counters = BTreeMap::new();
-    for (name, stats) in raw.counters {
-        let avg_ms = stats.avg_ms.unwrap_or(if stats.count == 0 {
-            0.0
-        } else {
-            stats.total_ms / stats.count as f64
-        });
-        let max_ms = stats.max_ms.unwrap_or(avg_ms);
-        if [stats.total_ms, avg_ms, max_ms]
-            .iter()
-            .any(|ms| !ms.is_finite() || *ms < 0.0)
-        {
-            return None;
-        }
-        counters.insert(
-            name,
-            CounterStats {
-                count: stats.count,
-                total_ms: stats.total_ms,
-                avg_ms,
-                max_ms,
-            },
-        );
-    }
+    let counters = raw
+        .counters
+        .into_iter()
+        .map(|(name, stats)| Some((name, stats.checked()?)))
+        .collect::<Option<_>>()?;
     Some(PerfWindow {
         timestamp,
         window_ms: raw.window_ms,
@@ -261,6 +276,15 @@ pub fn attribute(windows: &[(String, PerfWindow)], spans: &[SectionSpan]) -> Vec
         }
     }
 
+    into_rows(sums, &names)
+}
+
+/// Turns sums keyed by (section index, (all roles?, role), counter) into
+/// rows; index `names.len()` is [`BETWEEN_SECTIONS`], the next one
+/// [`RUN_TOTAL`].
+fn into_rows(sums: BTreeMap<RowKey, Sum>, names: &[&str]) -> Vec<SectionCounters> {
+    let between = names.len();
+    let total = between + 1;
     sums.into_iter()
         .map(|((section, (all, role), counter), sum)| SectionCounters {
             section: match section {
