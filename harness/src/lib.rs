@@ -8,6 +8,7 @@
 //! peer protocol (`docs/peer-protocol.md`).
 
 pub mod ab;
+pub mod attribution;
 pub mod commands;
 pub mod counters;
 pub mod launch;

@@ -116,6 +116,9 @@ pub struct IterationRecord {
     pub peers: serde_json::Map<String, Value>,
     /// The testnet's `/metrics` at the end (what the network model did).
     pub testnet_metrics: Option<Value>,
+    /// Where each peer's wall time went in each section (with `--perf`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attribution: Vec<crate::attribution::SectionAttribution>,
     /// Why the iteration stopped early, typed (with `status` Infrastructure).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure: Option<crate::runner::IterationFailure>,

@@ -416,6 +416,86 @@ fn the_tombstone_overwrite_bug_fails_its_assertion_with_the_diff_and_exit_1() {
     );
 }
 
+#[test]
+fn with_perf_each_peers_section_time_is_split_by_what_it_waited_on() {
+    let (peer, testnet) = workspace_binaries();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let output = soak(
+        &[
+            "run",
+            "--set",
+            "bundles=0",
+            "--perf",
+            "--peer-cmd",
+            &peer,
+            "--testnet-cmd",
+            &testnet,
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let tsv = std::fs::read_to_string(out.join("run-1/attribution.tsv")).unwrap();
+    let mut lines = tsv.lines();
+    let header: Vec<&str> = lines.next().unwrap().split('\t').collect();
+    assert_eq!(
+        header,
+        [
+            "section",
+            "role",
+            "wall_s",
+            "cpu_s",
+            "backoff_s",
+            "aggregator_s",
+            "gateway_s",
+            "relay_s",
+            "poll_s",
+            "store_s",
+            "other_s"
+        ]
+    );
+    let rows: Vec<Vec<String>> = lines
+        .map(|l| l.split('\t').map(str::to_owned).collect())
+        .collect();
+    let value = |row: &[String], column: &str| -> f64 {
+        row[header.iter().position(|h| *h == column).unwrap()]
+            .parse()
+            .unwrap()
+    };
+    let find = |section: &str, role: &str| {
+        rows.iter()
+            .find(|r| r[0] == section && r[1] == role)
+            .unwrap_or_else(|| panic!("no {section} {role} row in\n{tsv}"))
+    };
+    for row in &rows {
+        let parts: f64 = header[3..].iter().map(|c| value(row, c)).sum();
+        let wall = value(row, "wall_s");
+        // Exact by construction; the file rounds each part to 1 ms.
+        assert!((parts - wall).abs() <= 0.05 * wall + 0.01, "{row:?}");
+    }
+    // Peer1 sets up its wallets in §1 (CPU, the aggregator, the gateway;
+    // its store commits overlap those and may be left nothing); peer2 has
+    // not started anything yet.
+    let setup = find("§1", "peer1");
+    for column in ["cpu_s", "aggregator_s", "gateway_s"] {
+        assert!(value(setup, column) > 0.0, "§1 peer1 {column}: {tsv}");
+    }
+    let idle = find("§1", "peer2");
+    assert_eq!(value(idle, "other_s"), value(idle, "wall_s"), "{tsv}");
+    // Recovery reads bundles through the gateway on both devices.
+    assert!(value(find("§D.4", "peer2"), "gateway_s") > 0.0, "{tsv}");
+    // The counters themselves are per section, read at its ends.
+    let counters = std::fs::read_to_string(out.join("run-1/counters.tsv")).unwrap();
+    assert!(
+        counters
+            .lines()
+            .any(|l| l.starts_with("§1\tpeer1\tflush\t")),
+        "{counters}"
+    );
+}
+
 /// Pids of python processes whose command line contains both words (the
 /// fakes, not the `soak` that names them in its own arguments).
 fn pids_with(marker: &str, word: &str) -> Vec<i32> {

@@ -23,6 +23,7 @@ use super::{
     steps::{SectionEnd, SectionRun, StepContext, run_section},
 };
 use crate::{
+    attribution,
     counters::{
         BoundaryRead, Cumulative, PerfWindow, SectionSpan, attribute, parse_counters_reply,
         rows_from_reads,
@@ -192,6 +193,7 @@ fn fresh_record(settings: &RunSettings, plan: &IterationPlan<'_>) -> IterationRe
         counters: Vec::new(),
         peers: serde_json::Map::new(),
         testnet_metrics: None,
+        attribution: Vec::new(),
         failure: None,
     }
 }
@@ -248,6 +250,7 @@ fn summarise(
     } else {
         rows_from_reads(&collected.reads)
     };
+    record.attribution = attribution::attribute_sections(&record.sections, &record.counters);
     record.total_seconds = record.sections.iter().filter_map(|s| s.seconds).sum();
     if record.status == IterationStatus::Passed
         && (record
@@ -986,6 +989,15 @@ fn write_files(
         ),
         record::write_json(&dir.join("summary-metrics.json"), record),
     ];
+    let attribution = if record.attribution.is_empty() {
+        Ok(())
+    } else {
+        std::fs::write(
+            dir.join("attribution.tsv"),
+            attribution::attribution_tsv(&record.attribution),
+        )
+    };
+    let results = results.into_iter().chain([attribution]);
     for result in results {
         if let Err(error) = result {
             tracing::error!(dir = %dir.display(), %error, "cannot write a run file");
