@@ -14,7 +14,7 @@
 //! rtt_ms = 150
 //! jitter_ms = 50
 //! propagation_ms = 3000
-//! rate_limit = { per_second = 100.0, burst = 100 }
+//! rate_limit = { per_second = 8.0, burst = 16 }
 //! faults = { drop = 0.01, error_5xx = 0.02, stall = 0.01, stall_ms = 5000 }
 //! ```
 

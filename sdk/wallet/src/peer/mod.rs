@@ -237,7 +237,14 @@ impl Peer {
             }
             "flush" => {
                 let a: FlushArgs = parse(op, args)?;
-                to_json(self.wallet(&a.wallet).await?.flush(a.force).await?)
+                let wallet = self.wallet(&a.wallet).await?;
+                match (a.force, a.publish) {
+                    (_, true) => to_json(wallet.flush(a.force).await?),
+                    (true, false) => to_json(wallet.leave_bundle().await?),
+                    (false, false) => Err(invalid(
+                        "argument `publish`: `false` only with `force = true` (leave a bundle unpublished)".to_owned(),
+                    )),
+                }
             }
             "clear" => {
                 let a: WalletArgs = parse(op, args)?;
@@ -345,8 +352,11 @@ impl Peer {
     async fn clear(&self, name: &str) -> Result<(), OpError> {
         let wallet = self.wallet(name).await?;
         // Finish a pending flush first: `clear` wipes this device, not the
-        // wallet, and must not silently drop writes made before it.
+        // wallet, and must not silently drop writes made before it. Then
+        // check that what recovery will need is really there before the
+        // only local copy goes.
         wallet.close().await?;
+        wallet.verify_recoverable().await?;
         self.wallets.lock().await.remove(name);
         let dir = wallet.dir().to_owned();
         drop(wallet);
@@ -486,4 +496,6 @@ struct FlushArgs {
     wallet: String,
     #[serde(default)]
     force: bool,
+    #[serde(default = "yes")]
+    publish: bool,
 }

@@ -8,6 +8,8 @@
 //! bundle and snapshot, and only then acknowledge incoming transfers.
 
 use serde::Serialize;
+use sha2::{Digest, Sha256};
+use sphere_protocol::ipld::Cid;
 
 use super::{
     State, Wallet, WalletError,
@@ -43,9 +45,97 @@ impl Wallet {
         }
         let _timer = perf::time(perf::names::FLUSH);
         let services = self.services().clone();
-        let variants = services.variants;
         self.pull_latest(&mut state).await?;
 
+        // A flush whose token set is already in the newest bundle (only
+        // records changed: invoices, outbox, refs) pins no new bundle, as
+        // the real SDK skips an unchanged token set; `force` always does.
+        let token_set = token_set_digest(&state)?;
+        let mut to_verify: Vec<Cid> = Vec::new();
+        let bundle_cid = if force || state.meta.bundled_token_set.as_deref() != Some(&token_set) {
+            let (cid, root) = self.pin_token_set(&mut state, token_set).await?;
+            to_verify.push(root);
+            Some(cid)
+        } else {
+            None
+        };
+        let active_bundles = state.active_bundles()?.len();
+
+        // Rewriting the blob on every flush keeps it present on every device,
+        // which is also what exposes the overwrite merge bug.
+        let tombstones = state.tombstones(self.address())?;
+        state
+            .put_json(
+                &services,
+                &super::records::tombstones_key(self.address()),
+                &tombstones,
+            )
+            .await?;
+
+        let (snapshot_cid, version) = self.publish_snapshot(&mut state).await?;
+        // Bundles left since the last publish become durable with this one,
+        // so they are verified with it.
+        to_verify.extend(
+            state
+                .meta
+                .unverified_bundles
+                .iter()
+                .filter_map(|c| c.parse::<Cid>().ok()),
+        );
+        to_verify.push(snapshot_cid);
+        services.gateway.head_verify(&to_verify).await?;
+
+        state.meta.unverified_bundles.clear();
+        state.meta.dirty = false;
+        state.save_meta()?;
+        let acks = std::mem::take(&mut state.pending_acks);
+        state.store.write(|batch| {
+            for event in &acks {
+                batch.put(Table::Inbox, event, b"acked")?;
+            }
+            Ok(())
+        })?;
+        Ok(FlushReport {
+            flushed: true,
+            bundle: bundle_cid,
+            snapshot: Some(snapshot_cid.to_string()),
+            pointer_version: version,
+            active_bundles,
+        })
+    }
+
+    /// Leaves a new bundle of the current token set, as each write of the
+    /// per-write SDK does: pinned and its ref written to the op-log, with
+    /// publishing the pointer (and HEAD-verifying the bundle) left to the
+    /// next flush, which the debounce schedules. This is how a scenario
+    /// grows the active-bundle count without a pointer version per bundle.
+    pub async fn leave_bundle(&self) -> Result<FlushReport, WalletError> {
+        let mut state = self.lock().await;
+        let token_set = token_set_digest(&state)?;
+        let (cid, _) = self.pin_token_set(&mut state, token_set).await?;
+        state.meta.unverified_bundles.push(cid.clone());
+        state.save_meta()?;
+        let report = FlushReport {
+            flushed: false,
+            bundle: Some(cid),
+            snapshot: None,
+            pointer_version: state.meta.pointer_version,
+            active_bundles: state.active_bundles()?.len(),
+        };
+        drop(state);
+        self.schedule_flush();
+        Ok(report)
+    }
+
+    /// Builds and pins a bundle of the token set, adds its ref (superseding
+    /// old ones when consolidating) and notes the set as bundled.
+    async fn pin_token_set(
+        &self,
+        state: &mut State,
+        token_set: String,
+    ) -> Result<(String, Cid), WalletError> {
+        let services = self.services().clone();
+        let variants = services.variants;
         let tokens: Vec<_> = state.tokens.values().cloned().collect();
         let built = bundle::encode(self.address(), &tokens, super::now_ms())?;
         services
@@ -66,41 +156,9 @@ impl Wallet {
             )
             .await?;
         state.meta.ingested_bundles.insert(bundle_cid.clone());
-        let active_bundles = consolidate(&mut state, &services, &variants, &bundle_cid).await?;
-
-        // Rewriting the blob on every flush keeps it present on every device,
-        // which is also what exposes the overwrite merge bug.
-        let tombstones = state.tombstones(self.address())?;
-        state
-            .put_json(
-                &services,
-                &super::records::tombstones_key(self.address()),
-                &tombstones,
-            )
-            .await?;
-
-        let (snapshot_cid, version) = self.publish_snapshot(&mut state).await?;
-        services
-            .gateway
-            .head_verify(&[built.root, snapshot_cid])
-            .await?;
-
-        state.meta.dirty = false;
-        state.save_meta()?;
-        let acks = std::mem::take(&mut state.pending_acks);
-        state.store.write(|batch| {
-            for event in &acks {
-                batch.put(Table::Inbox, event, b"acked")?;
-            }
-            Ok(())
-        })?;
-        Ok(FlushReport {
-            flushed: true,
-            bundle: Some(bundle_cid),
-            snapshot: Some(snapshot_cid.to_string()),
-            pointer_version: version,
-            active_bundles,
-        })
+        state.meta.bundled_token_set = Some(token_set);
+        consolidate(state, &services, &variants, &bundle_cid).await?;
+        Ok((bundle_cid, built.root))
     }
 
     async fn publish_snapshot(
@@ -135,6 +193,13 @@ impl Wallet {
             self.name()
         )))
     }
+}
+
+/// A digest of the wallet's token set (ids and states), to tell whether
+/// the newest bundle already holds it.
+fn token_set_digest(state: &State) -> Result<String, WalletError> {
+    let bytes = serde_json::to_vec(&state.tokens)?;
+    Ok(hex::encode(Sha256::digest(&bytes)))
 }
 
 /// Supersedes every other active bundle when more than the limit are active

@@ -133,6 +133,14 @@ struct LocalMeta {
     ingested_bundles: BTreeSet<String>,
     /// Local changes not yet flushed.
     dirty: bool,
+    /// Digest of the token set the newest bundle holds, so a flush that
+    /// finds it unchanged publishes without pinning the same tokens again.
+    #[serde(default)]
+    bundled_token_set: Option<String>,
+    /// Bundles pinned but not yet HEAD-verified (left by
+    /// [`Wallet::leave_bundle`]); the next publishing flush verifies them.
+    #[serde(default)]
+    unverified_bundles: Vec<String>,
 }
 
 const META_KEY: &str = "local";

@@ -43,7 +43,7 @@ impl Wallet {
             .into_iter()
             .filter_map(|b| b.cid.parse().ok())
             .collect();
-        self.ingest_bundles(&mut state, &wanted).await?;
+        self.ingest_bundles(&mut state, &wanted, &[]).await?;
         self.prune_tokens(&mut state)?;
         state.meta.pointer_version = version;
         state.save_meta()?;
@@ -80,7 +80,13 @@ impl Wallet {
             .filter(|cid| active.contains(*cid) && !state.meta.ingested_bundles.contains(*cid))
             .filter_map(|cid| cid.parse().ok())
             .collect();
-        self.ingest_bundles(state, &wanted).await?;
+        // The device was behind: the new tokens are verified together with
+        // every active bundle the applied snapshot names, as the real SDK's
+        // sync does (it keeps no local copy of bundle CARs, so each one is
+        // fetched again: `fetch_car` per active bundle, then the proof check
+        // over the whole set). Only announced bundles add tokens.
+        let in_play: Vec<Cid> = active.iter().filter_map(|cid| cid.parse().ok()).collect();
+        self.ingest_bundles(state, &wanted, &in_play).await?;
         self.prune_tokens(state)?;
         state.meta.pointer_version = version;
         state.save_meta()?;
@@ -94,23 +100,50 @@ impl Wallet {
         Ok(report.applied)
     }
 
-    /// Fetches, verifies and merges the tokens of `cids`.
-    async fn ingest_bundles(&self, state: &mut State, cids: &[Cid]) -> Result<(), WalletError> {
-        if cids.is_empty() {
+    /// Checks that a device with only the mnemonic could rebuild this
+    /// wallet: the pointer resolves as recovery finds it, and the gateway
+    /// serves the snapshot it names. `clear` runs this before wiping,
+    /// because a wipe with an unreadable network copy is the one failure a
+    /// user cannot undo. The bundles are not checked again: each was
+    /// HEAD-verified when its flush published it, or fetched whole when
+    /// this device took it in.
+    pub async fn verify_recoverable(&self) -> Result<(), WalletError> {
+        let _state = self.lock().await;
+        let Some((_, snapshot_cid)) = self.inner.pointer.latest().await? else {
+            return Ok(());
+        };
+        self.services().gateway.head_verify(&[snapshot_cid]).await?;
+        Ok(())
+    }
+
+    /// Fetches `cids` and the bundles `in_play`, verifies all of them
+    /// together, and merges the tokens of `cids` only.
+    async fn ingest_bundles(
+        &self,
+        state: &mut State,
+        cids: &[Cid],
+        in_play: &[Cid],
+    ) -> Result<(), WalletError> {
+        if cids.is_empty() && in_play.is_empty() {
             return Ok(());
         }
         let services = self.services().clone();
+        let mut fetch: Vec<Cid> = cids.to_vec();
+        let ingest: BTreeSet<Cid> = cids.iter().copied().collect();
+        fetch.extend(in_play.iter().filter(|cid| !ingest.contains(*cid)));
         let contents = services
             .gateway
-            .fetch_many(cids, services.variants.fanout)
+            .fetch_many(&fetch, services.variants.fanout)
             .await?;
-        let decoded = contents
+        let mut decoded = contents
             .iter()
             .map(bundle::decode)
             .collect::<Result<Vec<_>, _>>()?;
         let trust = services.aggregator.trust_base().await?;
         let token_sets: Vec<_> = decoded.iter().map(|b| b.tokens.clone()).collect();
         let report = verify_bundles(&token_sets, &trust, services.variants.proof_check)?;
+        // `fetch` starts with `cids`, in order: the rest were for checking.
+        decoded.truncate(cids.len());
         tracing::debug!(
             wallet = %self.name(),
             bundles = cids.len(),

@@ -11,6 +11,8 @@ use super::{
     payments::{ReceivedEntry, received_prefix},
     records::{InvoiceRole, InvoiceState, SentEntry, sent_prefix},
 };
+use sphere_protocol::{hash::RequestId, rpc::ProofOutcome};
+
 use crate::amount::{Amount, CoinId};
 
 /// The balance of one coin.
@@ -131,6 +133,7 @@ impl Wallet {
         &self,
         state: Option<InvoiceState>,
     ) -> Result<Vec<InvoiceView>, WalletError> {
+        self.confirm_unspent().await?;
         let mut views: Vec<InvoiceView> = self
             .invoices()
             .await?
@@ -149,8 +152,49 @@ impl Wallet {
         Ok(views)
     }
 
+    /// Asks the aggregator whether each token held is still unspent at the
+    /// state this device has: the request id a spend from that state would
+    /// use must not be committed. A ledger is only as true as its tokens,
+    /// so ledger reads (invoice list and status, history) check first, one
+    /// aggregator round trip per token plus a proof verification.
+    async fn confirm_unspent(&self) -> Result<(), WalletError> {
+        let states: Vec<_> = {
+            let state = self.lock().await;
+            state
+                .tokens
+                .values()
+                .map(|t| (t.id(), t.current_state()))
+                .collect()
+        };
+        if states.is_empty() {
+            return Ok(());
+        }
+        let aggregator = &self.services().aggregator;
+        let trust = aggregator.trust_base().await?;
+        let owner = self.inner.keys.signing_key().public_key();
+        for (token, current) in states {
+            let request = RequestId::derive(&owner, &current);
+            let proof = aggregator.inclusion_proof(&request).await?;
+            match proof.verify_request(&trust, &request) {
+                Ok(ProofOutcome::Excluded) => {}
+                Ok(ProofOutcome::Included(_)) => tracing::warn!(
+                    wallet = %self.name(),
+                    %token,
+                    "token spent elsewhere; this device's ledger is behind until it syncs"
+                ),
+                Err(e) => {
+                    return Err(WalletError::Verification(format!(
+                        "spent-check of token `{token}`: {e}"
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// The state of invoice `id`.
     pub async fn invoice_status(&self, id: &str) -> Result<InvoiceState, WalletError> {
+        self.confirm_unspent().await?;
         self.invoices()
             .await?
             .into_iter()
@@ -166,6 +210,7 @@ impl Wallet {
 
     /// Payments made and transfers received.
     pub async fn history(&self) -> Result<HistoryView, WalletError> {
+        self.confirm_unspent().await?;
         let state = self.lock().await;
         let sent = state
             .scan_json::<SentEntry>(&sent_prefix(self.address()))?

@@ -36,12 +36,20 @@ pub async fn pay_and_sync(devices: &mut Devices, bundles: usize) -> (String, Val
             .await;
         peer1.ok("flush", json!({"wallet": wallet})).await;
     }
+    // Each wallet leaves its bundles unpublished, then one flush publishes
+    // and HEAD-verifies them all (the scenario file's §1).
     for _ in 0..bundles {
         for wallet in ["alice", "bob"] {
             peer1
-                .ok("flush", json!({"wallet": wallet, "force": true}))
+                .ok(
+                    "flush",
+                    json!({"wallet": wallet, "force": true, "publish": false}),
+                )
                 .await;
         }
+    }
+    for wallet in ["alice", "bob"] {
+        peer1.ok("flush", json!({"wallet": wallet})).await;
     }
     // §A.1 peer2 imports both from their mnemonics
     for (wallet, created) in [("alice", &alice), ("bob", &bob)] {
