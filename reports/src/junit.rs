@@ -98,7 +98,10 @@ fn metric_case(row: &MetricRow, gate: &GateSummary) -> TestCase {
         status
             .set_message(row.reason.as_str())
             .set_type(row.verdict.as_str())
-            .set_description(format!("{}\n{summary}", row.reason));
+            .set_description(match &row.why {
+                Some(why) => format!("{}\nwhy: {why}\n{summary}", row.reason),
+                None => format!("{}\n{summary}", row.reason),
+            });
         status
     } else {
         TestCaseStatus::success()

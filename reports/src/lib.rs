@@ -76,6 +76,7 @@ mod testing {
             sections: vec![],
             resources: vec![],
             counters: vec![],
+            attribution: vec![],
             assertions: vec![],
             series: vec![],
             points: vec![],

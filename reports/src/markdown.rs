@@ -19,7 +19,7 @@ use crate::model::{
 };
 use crate::present::{
     AssertionStatus, TOP_COUNTERS, capitalized, counter_ratio, gate_details, headline, ratio_cell,
-    shared_level, top_counters,
+    seconds_pair, share_pair, shared_level, top_counters, why_rows,
 };
 
 /// Renders the pull-request summary.
@@ -36,6 +36,7 @@ pub fn render(report: &AbReport) -> String {
     if !report.sections.is_empty() {
         out.push_str("### Wall time per section\n\n");
         metric_table(&mut out, "section", &report.sections);
+        why(&mut out, report);
     }
     if !report.resources.is_empty() {
         out.push_str("### Resources\n\n");
@@ -52,6 +53,7 @@ pub fn render(report: &AbReport) -> String {
         }
         out.push('\n');
     }
+    attribution(&mut out, report);
     counters(&mut out, report);
     manifest(&mut out, report);
     out
@@ -174,26 +176,85 @@ fn assertions(out: &mut String, rows: &[AssertionRow]) {
     }
 }
 
+/// One line per section that got slower or faster: which kind of time
+/// moved, and which counter with it.
+fn why(out: &mut String, report: &AbReport) {
+    let mut any = false;
+    for (row, why) in why_rows(report) {
+        if !any {
+            out.push_str("**Why**\n\n");
+            any = true;
+        }
+        let _ = writeln!(
+            out,
+            "- {} ({}, {}): {}",
+            md(&row.metric),
+            row.verdict,
+            format::signed(row.delta, row.unit),
+            md(why)
+        );
+    }
+    if any {
+        out.push('\n');
+    }
+}
+
+/// Where each peer's wall time went, per section: seconds, baseline →
+/// treatment.
+fn attribution(out: &mut String, report: &AbReport) {
+    let Some(first) = report.attribution.first() else {
+        return;
+    };
+    out.push_str("<details>\n<summary>Where the time went (seconds, medians, baseline → treatment)</summary>\n\n| section | peer | wall |");
+    for part in &first.parts {
+        let _ = write!(out, " {} |", md(&part.category));
+    }
+    out.push_str("\n|---|---|---:|");
+    for _ in &first.parts {
+        out.push_str("---:|");
+    }
+    out.push('\n');
+    for row in &report.attribution {
+        let _ = write!(
+            out,
+            "| {} | {} | {} |",
+            md(&row.section),
+            md(&row.role),
+            seconds_pair(row.baseline_wall_s, row.treatment_wall_s)
+        );
+        for part in &row.parts {
+            let _ = write!(
+                out,
+                " {} |",
+                seconds_pair(part.baseline_s, part.treatment_s)
+            );
+        }
+        out.push('\n');
+    }
+    out.push_str("\nEach peer's wall time is split into CPU (its process tree's clock), backoff after 429s and 5xx, waits on the aggregator, gateway and relay, polling and local storage (the SDK's wall-clock unions), in that order of precedence where they overlap; \"other\" is the rest: idle, or waiting on the other peer.\n\n</details>\n\n");
+}
+
 fn counters(out: &mut String, report: &AbReport) {
     let sections = top_counters(report, TOP_COUNTERS);
     if sections.is_empty() {
         return;
     }
     out.push_str("<details>\n<summary>Top counters per section (total ms, medians)</summary>\n\n");
-    out.push_str("| section | counter | baseline ms | count | treatment ms | count | ratio |\n");
-    out.push_str("|---|---|---:|---:|---:|---:|---:|\n");
+    out.push_str("| section | counter | baseline ms | count | treatment ms | count | ratio | share of wall |\n");
+    out.push_str("|---|---|---:|---:|---:|---:|---:|---:|\n");
     for section in sections {
         for row in section.rows {
             let ratio = counter_ratio(row).map_or_else(String::new, format::ratio);
             let _ = writeln!(
                 out,
-                "| {} | {} | {:.1} | {:.0} | {:.1} | {:.0} | {ratio} |",
+                "| {} | {} | {:.1} | {:.0} | {:.1} | {:.0} | {ratio} | {} |",
                 md(section.section),
                 md(&row.counter),
                 row.baseline_total_ms,
                 row.baseline_count,
                 row.treatment_total_ms,
                 row.treatment_count,
+                share_pair(row),
             );
         }
     }

@@ -47,6 +47,10 @@ pub struct AbReport {
     pub resources: Vec<MetricRow>,
     /// Perf counters per section, medians over iterations.
     pub counters: Vec<CounterRow>,
+    /// Where each peer's wall time went per section (with perf counters):
+    /// medians per branch, in scenario order.
+    #[serde(default)]
+    pub attribution: Vec<AttributionRow>,
     /// Assertion pass-rates per branch.
     pub assertions: Vec<AssertionRow>,
     /// RSS and CPU over time of each branch's median iteration, per role.
@@ -234,6 +238,11 @@ pub struct MetricRow {
     /// in 90 % of runs at its noise and iteration count.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detectable: Option<f64>,
+    /// For a section that got slower or faster: which kind of time moved
+    /// and which counter with it, e.g. "gateway +2.00 s, backoff +1.00 s;
+    /// pin_car +980 ms (14 → 112 calls)".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub why: Option<String>,
 }
 
 /// One perf counter in one section, medians over iterations per branch.
@@ -251,6 +260,42 @@ pub struct CounterRow {
     pub treatment_total_ms: f64,
     /// Median count on the treatment.
     pub treatment_count: f64,
+    /// The baseline's total time as a share of the section's median wall
+    /// time (a union counter never exceeds 1; a sum over concurrent calls
+    /// may).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline_share: Option<f64>,
+    /// The same on the treatment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub treatment_share: Option<f64>,
+}
+
+/// One peer's wall time in one section, split by what it was spent on;
+/// medians per branch. The parts of a branch add up to its wall time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AttributionRow {
+    /// The section's label, e.g. "§C.2".
+    pub section: String,
+    /// The peer, e.g. "peer1".
+    pub role: String,
+    /// Median wall time of the section on the baseline, seconds.
+    pub baseline_wall_s: f64,
+    /// The same on the treatment.
+    pub treatment_wall_s: f64,
+    /// Per category (cpu, backoff, aggregator, gateway, relay, poll, store,
+    /// other), in that order.
+    pub parts: Vec<AttributionPart>,
+}
+
+/// One category of an [`AttributionRow`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AttributionPart {
+    /// The category's name, e.g. "gateway".
+    pub category: String,
+    /// Median seconds on the baseline.
+    pub baseline_s: f64,
+    /// Median seconds on the treatment.
+    pub treatment_s: f64,
 }
 
 /// One assertion's pass-rate per branch.

@@ -52,6 +52,42 @@ fn counter_weight(row: &CounterRow) -> f64 {
     }
 }
 
+/// The section rows (and the total) that carry a "why", in report order.
+pub(crate) fn why_rows(report: &AbReport) -> impl Iterator<Item = (&MetricRow, &str)> {
+    report
+        .sections
+        .iter()
+        .filter_map(|row| Some((row, row.why.as_deref()?)))
+}
+
+/// A counter's share of its section's wall time on each branch,
+/// "13% → 41%"; empty when unknown.
+pub(crate) fn share_pair(row: &CounterRow) -> String {
+    let share = |s: Option<f64>| s.map_or_else(|| "–".to_owned(), |s| format!("{:.0}%", s * 100.0));
+    if row.baseline_share.is_none() && row.treatment_share.is_none() {
+        return String::new();
+    }
+    format!(
+        "{} → {}",
+        share(row.baseline_share),
+        share(row.treatment_share)
+    )
+}
+
+/// Seconds on each branch, "8.0 → 9.0" (one decimal under 100 s, none above).
+pub(crate) fn seconds_pair(baseline: f64, treatment: f64) -> String {
+    let one = |s: f64| {
+        if s.abs() >= 100.0 {
+            format!("{s:.0}")
+        } else if s.abs() >= 1.0 {
+            format!("{s:.1}")
+        } else {
+            format!("{s:.2}")
+        }
+    };
+    format!("{} → {}", one(baseline), one(treatment))
+}
+
 /// Treatment total time over baseline total time, when the baseline spent any.
 pub(crate) fn counter_ratio(row: &CounterRow) -> Option<f64> {
     (row.baseline_total_ms > 0.0 && row.treatment_total_ms.is_finite())
@@ -277,6 +313,8 @@ mod tests {
             baseline_count: 1.0,
             treatment_total_ms: treat,
             treatment_count: 1.0,
+            baseline_share: None,
+            treatment_share: None,
         }
     }
 
@@ -424,6 +462,7 @@ mod tests {
             reason: "r".into(),
             noise_band: Some(0.05),
             detectable: Some(1.08),
+            why: None,
         }
     }
 }

@@ -26,7 +26,8 @@ use std::fmt::Write as _;
 use crate::format;
 use crate::model::{AbReport, AssertionRow, BranchLabel, GateSummary, MetricRow};
 use crate::present::{
-    AssertionStatus, gate_details, gate_reason, headline, status_label, verdict_with_ratio,
+    AssertionStatus, TOP_COUNTERS, gate_details, gate_reason, headline, share_pair, status_label,
+    top_counters, verdict_with_ratio, why_rows,
 };
 
 /// The narrowest name column, even when `width` is smaller.
@@ -55,6 +56,14 @@ pub fn render(report: &AbReport, width: usize) -> String {
         metric_table(&mut out, "section", &report.sections, width);
         out.push('\n');
     }
+    let mut whys = why_rows(report).peekable();
+    if whys.peek().is_some() {
+        for (row, why) in whys {
+            let _ = writeln!(out, "why {}: {why}", row.metric);
+        }
+        out.push('\n');
+    }
+    top_counters_table(&mut out, report);
     if !report.resources.is_empty() {
         metric_table(&mut out, "resource", &report.resources, width);
         out.push('\n');
@@ -80,6 +89,35 @@ pub fn render(report: &AbReport, width: usize) -> String {
         gate_reason(&report.gate)
     );
     out
+}
+
+/// The seed's table: each section's top counters by total time, both
+/// branches side by side (shown when the run had perf counters on).
+fn top_counters_table(out: &mut String, report: &AbReport) {
+    let sections = top_counters(report, TOP_COUNTERS);
+    if sections.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "top {TOP_COUNTERS} counters per section: total ms (calls), baseline → treatment; share of the section's wall time"
+    );
+    for section in sections {
+        let _ = writeln!(out, "{}", section.section);
+        for row in section.rows {
+            let line = format!(
+                "  {:<24} {:>10.1} ({:.0}) → {:>10.1} ({:.0})  {}",
+                row.counter,
+                row.baseline_total_ms,
+                row.baseline_count,
+                row.treatment_total_ms,
+                row.treatment_count,
+                share_pair(row)
+            );
+            let _ = writeln!(out, "{}", line.trim_end());
+        }
+    }
+    out.push('\n');
 }
 
 /// The headline, then what the run rules out and could catch, indented.

@@ -1,5 +1,6 @@
 //! Tab-separated tables for the run folder: `compare.tsv`,
-//! `resources-compare.tsv` and `counters-compare.tsv`.
+//! `resources-compare.tsv`, `counters-compare.tsv` and
+//! `attribution-compare.tsv`.
 //!
 //! Numbers are raw (seconds, bytes, percent, milliseconds) with a fixed
 //! number of decimals so scripts can parse them back: medians and deltas
@@ -29,7 +30,11 @@ pub const COMPARE_HEADER: &str = "section\tbaseline_median\ttreatment_median\tde
 pub const RESOURCES_HEADER: &str = "metric\tunit\tbaseline_median\ttreatment_median\tdelta\tratio\tci_low\tci_high\tci_level\tdetectable\tverdict";
 
 /// The header of [`counters`].
-pub const COUNTERS_HEADER: &str = "section\tcounter\tbaseline_total_ms\tbaseline_count\ttreatment_total_ms\ttreatment_count\tratio";
+pub const COUNTERS_HEADER: &str = "section\tcounter\tbaseline_total_ms\tbaseline_count\ttreatment_total_ms\ttreatment_count\tratio\tbaseline_share\ttreatment_share";
+
+/// The header of [`attribution`].
+pub const ATTRIBUTION_HEADER: &str =
+    "section\trole\tcategory\tbaseline_s\ttreatment_s\tdelta_s\tbaseline_wall_s\ttreatment_wall_s";
 
 /// `compare.tsv`: one row per section, the `total` row included, in report order.
 pub fn compare(report: &AbReport) -> String {
@@ -68,6 +73,29 @@ pub fn counters(report: &AbReport) -> String {
     out
 }
 
+/// `attribution-compare.tsv`: per section, peer and category, the median
+/// seconds on each branch (a branch's categories add up to its wall time).
+pub fn attribution(report: &AbReport) -> String {
+    let mut out = format!("{ATTRIBUTION_HEADER}\n");
+    for row in &report.attribution {
+        for part in &row.parts {
+            let _ = writeln!(
+                out,
+                "{}\t{}\t{}\t{:.3}\t{:.3}\t{:.3}\t{:.3}\t{:.3}",
+                cell(&row.section),
+                cell(&row.role),
+                cell(&part.category),
+                part.baseline_s,
+                part.treatment_s,
+                part.treatment_s - part.baseline_s,
+                row.baseline_wall_s,
+                row.treatment_wall_s
+            );
+        }
+    }
+    out
+}
+
 fn metric_cells(row: &MetricRow) -> String {
     format!(
         "{:.3}\t{:.3}\t{:.3}\t{:.4}\t{}\t{}\t{:.4}\t{}\t{}",
@@ -85,14 +113,16 @@ fn metric_cells(row: &MetricRow) -> String {
 
 fn counter_cells(row: &CounterRow) -> String {
     format!(
-        "{}\t{}\t{:.3}\t{:.3}\t{:.3}\t{:.3}\t{}",
+        "{}\t{}\t{:.3}\t{:.3}\t{:.3}\t{:.3}\t{}\t{}\t{}",
         cell(&row.section),
         cell(&row.counter),
         row.baseline_total_ms,
         row.baseline_count,
         row.treatment_total_ms,
         row.treatment_count,
-        optional(counter_ratio(row))
+        optional(counter_ratio(row)),
+        optional(row.baseline_share),
+        optional(row.treatment_share)
     )
 }
 

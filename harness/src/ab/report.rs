@@ -4,12 +4,13 @@
 use std::{collections::BTreeMap, path::Path};
 
 use soakgate_reports::model::{
-    self as rm, AbReport, AssertionRow, BranchLabel, CounterRow, GateSummary, MetricPoints,
-    MetricRow, ResourceSeries,
+    self as rm, AbReport, AssertionRow, AttributionPart, AttributionRow, BranchLabel, CounterRow,
+    GateSummary, MetricPoints, MetricRow, ResourceSeries,
 };
 
 use super::{
     compare::{Judgement, MetricComparison},
+    diagnosis::{self, AttributionMedians},
     metrics::{MetricKind, SectionRef},
 };
 use crate::{
@@ -57,8 +58,18 @@ fn unit(kind: MetricKind) -> rm::Unit {
     }
 }
 
-fn row(metric: &MetricComparison) -> Option<MetricRow> {
+fn row(
+    metric: &MetricComparison,
+    judgement: &Judgement,
+    attribution: &[AttributionMedians],
+) -> Option<MetricRow> {
     let c = metric.comparison.as_ref()?;
+    let moved = matches!(c.verdict, Verdict::Regression | Verdict::Improvement);
+    let why = if moved {
+        diagnosis::why(&metric.id, judgement, attribution)
+    } else {
+        None
+    };
     Some(MetricRow {
         metric: metric.metric.clone(),
         unit: unit(metric.id.kind),
@@ -78,6 +89,7 @@ fn row(metric: &MetricComparison) -> Option<MetricRow> {
         reason: c.reason.clone(),
         noise_band: Some(c.tolerated_share).filter(|s| s.is_finite()),
         detectable: Some(c.detectable_ratio).filter(|r| r.is_finite()),
+        why,
     })
 }
 
@@ -101,17 +113,18 @@ pub fn build(
                 | MetricKind::TotalCpu
         )
     };
+    let attribution = diagnosis::attribution_medians(baseline, treatment);
     let sections = judgement
         .metrics
         .iter()
         .filter(|m| is_time(m.id.kind))
-        .filter_map(row)
+        .filter_map(|m| row(m, judgement, &attribution))
         .collect();
     let resources = judgement
         .metrics
         .iter()
         .filter(|m| is_resource(m.id.kind))
-        .filter_map(row)
+        .filter_map(|m| row(m, judgement, &attribution))
         .collect();
     let points = judgement
         .metrics
@@ -151,6 +164,7 @@ pub fn build(
         sections,
         resources,
         counters: counter_rows(judgement),
+        attribution: attribution_rows(&attribution),
         assertions: assertion_rows(judgement, baseline, treatment),
         series: series(run_dir, baseline, "baseline")
             .into_iter()
@@ -161,6 +175,49 @@ pub fn build(
         notes: notes(judgement),
         manifest,
     }
+}
+
+fn attribution_rows(medians: &[AttributionMedians]) -> Vec<AttributionRow> {
+    medians
+        .iter()
+        .map(|m| AttributionRow {
+            section: format!("§{}", m.section),
+            role: m.role.clone(),
+            baseline_wall_s: m.wall.0,
+            treatment_wall_s: m.wall.1,
+            parts: m
+                .parts
+                .iter()
+                .map(|(category, b, t)| AttributionPart {
+                    category: category.as_str().to_owned(),
+                    baseline_s: *b,
+                    treatment_s: *t,
+                })
+                .collect(),
+        })
+        .collect()
+}
+
+/// Median wall time of a counter row's section on each branch, in ms: the
+/// section's own time, or the whole run's for the run-total rows.
+fn section_wall_ms(judgement: &Judgement, section: Option<&SectionRef>) -> Option<(f64, f64)> {
+    let wall = judgement.metrics.iter().find(|m| match section {
+        Some(SectionRef::Scenario { id, .. }) => {
+            m.id.kind == MetricKind::SectionTime
+                && matches!(&m.id.section, Some(SectionRef::Scenario { id: s, .. }) if s == id)
+        }
+        Some(SectionRef::Span(label)) if label == crate::counters::RUN_TOTAL => {
+            m.id.kind == MetricKind::TotalTime
+        }
+        _ => false,
+    })?;
+    if wall.baseline.is_empty() || wall.treatment.is_empty() {
+        return None;
+    }
+    Some((
+        median(&wall.baseline) * 1000.0,
+        median(&wall.treatment) * 1000.0,
+    ))
 }
 
 fn counter_rows(judgement: &Judgement) -> Vec<CounterRow> {
@@ -187,10 +244,17 @@ fn counter_rows(judgement: &Judgement) -> Vec<CounterRow> {
                 baseline_count: 0.0,
                 treatment_total_ms: 0.0,
                 treatment_count: 0.0,
+                baseline_share: None,
+                treatment_share: None,
             });
         let (b, t) = (median(&metric.baseline), median(&metric.treatment));
         if is_time {
             (row.baseline_total_ms, row.treatment_total_ms) = (b, t);
+            if let Some((wall_b, wall_t)) = section_wall_ms(judgement, id.section.as_ref()) {
+                let share = |ms: f64, wall: f64| (wall > 0.0 && ms.is_finite()).then(|| ms / wall);
+                row.baseline_share = share(b, wall_b);
+                row.treatment_share = share(t, wall_t);
+            }
         } else {
             (row.baseline_count, row.treatment_count) = (b, t);
         }
@@ -329,6 +393,12 @@ pub fn write_all(dir: &Path, report: &AbReport, judgement: &Judgement) -> std::i
     std::fs::write(dir.join("compare.tsv"), tsv::compare(report))?;
     std::fs::write(dir.join("resources-compare.tsv"), tsv::resources(report))?;
     std::fs::write(dir.join("counters-compare.tsv"), tsv::counters(report))?;
+    if !report.attribution.is_empty() {
+        std::fs::write(
+            dir.join("attribution-compare.tsv"),
+            tsv::attribution(report),
+        )?;
+    }
     let summary = markdown::render(report);
     std::fs::write(dir.join("summary.md"), &summary)?;
     if let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY") {

@@ -20,6 +20,7 @@
 //! # }
 //! ```
 
+mod attribution;
 mod charts;
 mod palette;
 mod style;
@@ -31,7 +32,7 @@ use std::fmt::Write as _;
 use crate::escape::html as esc;
 use crate::format;
 use crate::model::{AbReport, GateStatus, GateSummary, MetricRow, TOTAL_METRIC};
-use crate::present::{capitalized, gate_details, headline, shared_level};
+use crate::present::{capitalized, gate_details, headline, shared_level, why_rows};
 use charts::ChartResult;
 
 /// Renders the self-contained HTML page.
@@ -180,7 +181,28 @@ fn sections(out: &mut String, report: &AbReport) {
         charts::ratio_chart(&report.sections),
     );
     out.push_str(&tables::metric_table("section", &report.sections));
+    let whys: Vec<String> = why_rows(report)
+        .map(|(row, why)| {
+            format!(
+                "<li><strong>{}</strong> ({}): {}</li>",
+                esc(&row.metric),
+                row.verdict,
+                esc(why)
+            )
+        })
+        .collect();
+    if !whys.is_empty() {
+        let _ = write!(out, "<h3>Why</h3><ul class=\"why\">{}</ul>", whys.concat());
+    }
     out.push_str("</section>\n");
+    if !report.attribution.is_empty() {
+        let _ = writeln!(
+            out,
+            "<section id=\"attribution\"><h2>Where the time went</h2>\
+             <p class=\"meta\">Each peer's wall time per section, medians: the upper bar is the baseline, the lower the treatment, scaled to the longer. CPU comes from the process tree's clock, the waits from the SDK's wall-clock unions; where they overlap the earlier category in the legend takes the time, and \"other\" is the rest (idle, or waiting on the other peer).</p>{}</section>",
+            attribution::attribution(report)
+        );
+    }
 }
 
 fn resources(out: &mut String, report: &AbReport) {

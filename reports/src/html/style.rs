@@ -65,5 +65,11 @@ pre.diff span { display: block; white-space: pre; }
 pre.diff .add { background: #e6f6ea; color: #14612a; }
 pre.diff .del { background: #fde8e8; color: #8c1414; }
 pre.diff .hunk { color: #5a3fa0; }
+table.attribution td:first-child { width: 150px; }
+.stack { display: flex; height: 12px; margin: 3px 0; border-radius: 2px; overflow: hidden;
+  outline: 1px solid var(--line); min-width: 1px; }
+.stack.base { outline-color: var(--base); } .stack.treat { outline-color: var(--treat); }
+.stack div { height: 100%; }
+ul.why { margin: 6px 0 10px; padding-left: 20px; }
 footer { color: var(--muted); font-size: 12px; text-align: center; padding: 8px; }
 "#;

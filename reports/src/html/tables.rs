@@ -8,7 +8,8 @@ use crate::escape::html as esc;
 use crate::format;
 use crate::model::{AbReport, AssertionRow, MetricRow, TOTAL_METRIC};
 use crate::present::{
-    AssertionStatus, TOP_COUNTERS, counter_ratio, ratio_cell, shared_level, top_counters,
+    AssertionStatus, TOP_COUNTERS, counter_ratio, ratio_cell, share_pair, shared_level,
+    top_counters,
 };
 
 /// What the `p` column holds, for its tooltip.
@@ -75,7 +76,7 @@ pub(super) fn metric_table(first: &str, rows: &[MetricRow]) -> String {
 pub(super) fn counters(report: &AbReport) -> String {
     let mut out = String::from(
         "<table class=\"counters\"><thead><tr><th>counter</th><th class=\"num\">baseline ms (count)</th>\
-         <th class=\"num\">treatment ms (count)</th><th class=\"num\">ratio</th><th>total time</th></tr></thead><tbody>",
+         <th class=\"num\">treatment ms (count)</th><th class=\"num\">ratio</th><th class=\"num\">share of wall</th><th>total time</th></tr></thead><tbody>",
     );
     for section in top_counters(report, TOP_COUNTERS) {
         let largest = section
@@ -93,7 +94,7 @@ pub(super) fn counters(report: &AbReport) -> String {
         };
         let _ = write!(
             out,
-            "<tr class=\"group\"><th colspan=\"5\">{}</th></tr>",
+            "<tr class=\"group\"><th colspan=\"6\">{}</th></tr>",
             esc(section.section)
         );
         for row in section.rows {
@@ -101,7 +102,7 @@ pub(super) fn counters(report: &AbReport) -> String {
             let _ = write!(
                 out,
                 "<tr><td>{}</td><td class=\"num\">{:.1} ({:.0})</td><td class=\"num\">{:.1} ({:.0})</td>\
-                 <td class=\"num\">{}</td><td><div class=\"pair\"><div class=\"bar base\" style=\"width:{:.1}%\"></div>\
+                 <td class=\"num\">{}</td><td class=\"num\">{}</td><td><div class=\"pair\"><div class=\"bar base\" style=\"width:{:.1}%\"></div>\
                  <div class=\"bar treat\" style=\"width:{:.1}%\"></div></div></td></tr>",
                 esc(&row.counter),
                 row.baseline_total_ms,
@@ -109,6 +110,7 @@ pub(super) fn counters(report: &AbReport) -> String {
                 row.treatment_total_ms,
                 row.treatment_count,
                 esc(&ratio),
+                esc(&share_pair(row)),
                 width(row.baseline_total_ms),
                 width(row.treatment_total_ms),
             );

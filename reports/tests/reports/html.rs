@@ -147,3 +147,27 @@ fn writes_the_page_for_inspection() {
     std::fs::write(&path, html::render(&fixture::report())).unwrap();
     assert!(path.metadata().unwrap().len() > 10_000);
 }
+
+#[test]
+fn the_page_shows_why_and_where_the_time_went() {
+    let report = fixture::report();
+    let page = html::render(&report);
+    assert!(
+        page.contains("<section id=\"attribution\">"),
+        "no attribution"
+    );
+    // Every non-empty segment is a tooltip with its seconds; an empty one
+    // (peer1's baseline backoff) is not drawn.
+    assert!(page.contains("title=\"treatment backoff: 12.00 s\""));
+    assert!(!page.contains("title=\"baseline backoff: 0.00 s\""));
+    assert!(page.contains(
+        "<ul class=\"why\"><li><strong>§C.2 Bob pays</strong> (regression): gateway +71.00 s"
+    ));
+    let mut without = report;
+    without.attribution.clear();
+    for row in &mut without.sections {
+        row.why = None;
+    }
+    let page = html::render(&without);
+    assert!(!page.contains("id=\"attribution\"") && !page.contains("class=\"why\""));
+}

@@ -143,7 +143,9 @@ fn counters_keep_the_top_five_per_section() {
             "baseline_count",
             "treatment_total_ms",
             "treatment_count",
-            "ratio"
+            "ratio",
+            "baseline_share",
+            "treatment_share"
         ]
     );
     // §1: 2 counters, §C.2: 7 cut to 5, §D.4: 3.
@@ -173,4 +175,28 @@ fn counters_keep_the_top_five_per_section() {
     assert_eq!(parse(verify[2]), 8200.0);
     assert_eq!(parse(verify[5]), 4900.0);
     assert!((parse(verify[6]) - 61200.0 / 8200.0).abs() < 1e-4);
+}
+
+#[test]
+fn attribution_lists_every_category_of_every_busy_peer_and_adds_up() {
+    let report = fixture::report();
+    let text = tsv::attribution(&report);
+    let table = rows(&text);
+    assert_eq!(table[0].join("\t"), tsv::ATTRIBUTION_HEADER);
+    // Two peers in §C.2, eight categories each.
+    assert_eq!(table.len(), 1 + 2 * 8);
+    let backoff = table
+        .iter()
+        .find(|row| row[1] == "peer1" && row[2] == "backoff")
+        .unwrap();
+    assert_eq!(
+        (parse(backoff[3]), parse(backoff[4]), parse(backoff[5])),
+        (0.0, 12.0, 12.0)
+    );
+    let treatment: f64 = table[1..]
+        .iter()
+        .filter(|row| row[1] == "peer1")
+        .map(|row| parse(row[4]))
+        .sum();
+    assert_eq!(treatment, parse(backoff[7]));
 }
