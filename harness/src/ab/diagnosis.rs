@@ -128,8 +128,11 @@ pub fn why(
     (!parts.is_empty()).then(|| parts.join("; "))
 }
 
-/// "gateway +1.20 s, backoff +0.40 s": the categories whose summed change
-/// is largest, the second only if it is at least a quarter of the first.
+/// "gateway +1.20 s, backoff +0.40 s": the measured categories whose summed
+/// change is largest, the second only if it is at least a quarter of the
+/// first. "Other" is never named: it is the residue (idle, waiting on the
+/// other peer, or runnable but without a core on a busy machine), not a
+/// cause.
 fn category_deltas(section: Option<&str>, attribution: &[AttributionMedians]) -> Option<String> {
     let mut deltas: BTreeMap<Category, f64> = BTreeMap::new();
     let mut any = false;
@@ -138,7 +141,7 @@ fn category_deltas(section: Option<&str>, attribution: &[AttributionMedians]) ->
         .filter(|r| section.is_none_or(|s| r.section == s))
     {
         any = true;
-        for (category, b, t) in &row.parts {
+        for (category, b, t) in row.parts.iter().filter(|p| p.0 != Category::Other) {
             *deltas.entry(*category).or_default() += t - b;
         }
     }
@@ -190,9 +193,15 @@ fn in_section(id: &MetricId, section: Option<&str>) -> bool {
     }
 }
 
-/// "verify_proofs +1150 ms (12 → 9660 calls)": the counter (other than
-/// the `wait.*` unions, already in the categories) whose total time moved
-/// most.
+/// "verify_proofs -3104 ms (4 → 4 calls), verify_proofs.verify 9660 → 2
+/// calls": the counter (other than the `wait.*` unions, already in the
+/// categories) whose total time moved most, then the count that changed
+/// by the largest factor if that is another counter.
+///
+/// Counters nest (`load` encloses `verify_proofs`), so a parent always
+/// moves at least as much as its child; among the counters that moved at
+/// least 80 % as much as the largest, the one with the least baseline time
+/// is named, being the most specific.
 fn counter_delta(section: Option<&str>, judgement: &Judgement) -> Option<String> {
     let medians = |kind: MetricKind, counter: &str| {
         judgement
@@ -206,7 +215,7 @@ fn counter_delta(section: Option<&str>, judgement: &Judgement) -> Option<String>
             .filter(|m| !m.baseline.is_empty() && !m.treatment.is_empty())
             .map(|m| (median(&m.baseline), median(&m.treatment)))
     };
-    let (counter, delta_ms) = judgement
+    let moved: Vec<(&str, f64, f64)> = judgement
         .metrics
         .iter()
         .filter(|m| m.id.kind == MetricKind::CounterTime && in_section(&m.id, section))
@@ -216,14 +225,42 @@ fn counter_delta(section: Option<&str>, judgement: &Judgement) -> Option<String>
                 return None;
             }
             let (b, t) = medians(MetricKind::CounterTime, counter)?;
-            Some((counter, t - b))
+            Some((counter, b, t - b))
         })
-        .filter(|(_, delta)| delta.abs() >= 1.0)
-        .max_by(|a, b| a.1.abs().total_cmp(&b.1.abs()))?;
-    let calls = medians(MetricKind::CounterCount, counter)
-        .map(|(b, t)| format!(" ({b:.0} → {t:.0} calls)"))
-        .unwrap_or_default();
-    Some(format!("{counter} {delta_ms:+.0} ms{calls}"))
+        .filter(|(_, _, delta)| delta.abs() >= 1.0)
+        .collect();
+    let largest = moved.iter().map(|m| m.2.abs()).fold(0.0, f64::max);
+    let timed = moved
+        .iter()
+        .filter(|m| m.2.abs() >= 0.8 * largest)
+        .min_by(|a, b| a.1.total_cmp(&b.1))
+        .map(|&(counter, _, delta_ms)| {
+            let calls = medians(MetricKind::CounterCount, counter)
+                .map(|(b, t)| format!(" ({b:.0} → {t:.0} calls)"))
+                .unwrap_or_default();
+            (counter, format!("{counter} {delta_ms:+.0} ms{calls}"))
+        });
+    // The count that changed by the largest factor, among counts of at
+    // least 10 on one side (a 1 → 3 change says little).
+    let counted = judgement
+        .metrics
+        .iter()
+        .filter(|m| m.id.kind == MetricKind::CounterCount && in_section(&m.id, section))
+        .filter_map(|m| {
+            let counter = m.id.counter.as_deref()?;
+            let (b, t) = medians(MetricKind::CounterCount, counter)?;
+            let factor = (b.max(t) + 1.0) / (b.min(t) + 1.0);
+            (b.max(t) >= 10.0 && factor >= 1.5).then_some((counter, b, t, factor))
+        })
+        .max_by(|a, b| a.3.total_cmp(&b.3))
+        .filter(|(counter, ..)| timed.as_ref().is_none_or(|(named, _)| named != counter))
+        .map(|(counter, b, t, _)| format!("{counter} {b:.0} → {t:.0} calls"));
+    let parts: Vec<String> = timed
+        .map(|(_, text)| text)
+        .into_iter()
+        .chain(counted)
+        .collect();
+    (!parts.is_empty()).then(|| parts.join(", "))
 }
 
 #[cfg(test)]
@@ -300,6 +337,52 @@ mod tests {
                 .unwrap()
                 .starts_with("gateway +2.00 s, backoff +1.00 s")
         );
+    }
+
+    /// `record(1.0, 0.0, 14)` plus a `load` enclosing `verify_proofs`, whose
+    /// proofs each count one `verify_proofs.verify`.
+    fn with_proofs(proof_ms: f64, proofs: u64) -> IterationRecord {
+        let mut record = record(1.0, 0.0, 14);
+        let row = |counter: &str, count: u64, total_ms: f64| crate::counters::SectionCounters {
+            section: "§C.2".into(),
+            role: crate::counters::ALL_ROLES.into(),
+            counter: counter.into(),
+            count,
+            total_ms,
+            max_ms: total_ms,
+        };
+        record.counters.push(row("load", 4, 500.0 + proof_ms));
+        record.counters.push(row("verify_proofs", 4, proof_ms));
+        record
+            .counters
+            .push(row("verify_proofs.verify", proofs, 0.0));
+        record
+    }
+
+    #[test]
+    fn the_most_specific_counter_and_the_count_that_changed_are_named() {
+        let baseline = vec![with_proofs(3000.0, 9660), with_proofs(3100.0, 9660)];
+        let treatment = vec![with_proofs(10.0, 2), with_proofs(12.0, 2)];
+        let config = GateConfig::parse("gate.toml", DEFAULT_GATE_TOML).unwrap();
+        let settings = JudgeSettings {
+            alpha: 0.05,
+            interrupted: false,
+            retried: Vec::new(),
+        };
+        let judgement = judge(&baseline, &treatment, &config, settings);
+        let section = judgement
+            .metrics
+            .iter()
+            .find(|m| m.id.kind == MetricKind::SectionTime)
+            .unwrap();
+        let why = super::counter_delta(Some("C.2"), &judgement).unwrap();
+        assert_eq!(
+            why,
+            "verify_proofs -3039 ms (4 → 4 calls), verify_proofs.verify 9660 → 2 calls"
+        );
+        // No attribution moved: the why is the counters alone.
+        let attribution = attribution_medians(&baseline, &treatment);
+        assert_eq!(super::why(&section.id, &judgement, &attribution), Some(why));
     }
 
     #[test]
