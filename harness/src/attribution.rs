@@ -200,6 +200,7 @@ pub fn attribution_tsv(rows: &[SectionAttribution]) -> Vec<u8> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+    use std::collections::BTreeMap;
 
     fn counter(section: &str, role: &str, counter: &str, total_ms: f64) -> SectionCounters {
         SectionCounters {
@@ -222,6 +223,7 @@ mod tests {
             started_at: None,
             ended_at: None,
             cpu_seconds: cpu.iter().map(|(r, s)| ((*r).to_owned(), *s)).collect(),
+            peak_rss_bytes: BTreeMap::new(),
         }
     }
 

@@ -68,6 +68,11 @@ pub struct SectionRecord {
     /// clock tick, not sampled). Empty where `/proc` is not available.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub cpu_seconds: BTreeMap<String, f64>,
+    /// The largest RSS each role's process tree reached in the samples
+    /// taken during the section, in bytes. A section shorter than the
+    /// sampling interval may have no sample, hence no entry.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub peak_rss_bytes: BTreeMap<String, u64>,
 }
 
 /// How an iteration ended.
@@ -142,6 +147,9 @@ pub fn totals_tsv(record: &IterationRecord) -> Vec<u8> {
     for role in &roles {
         let _ = write!(out, "\tcpu_s_{role}");
     }
+    for role in &roles {
+        let _ = write!(out, "\tpeak_rss_{role}");
+    }
     out.push(b'\n');
     let mut cpu_totals: BTreeMap<&String, f64> = BTreeMap::new();
     for section in &record.sections {
@@ -166,6 +174,14 @@ pub fn totals_tsv(record: &IterationRecord) -> Vec<u8> {
                 None => out.push(b'\t'),
             }
         }
+        for role in &roles {
+            match section.peak_rss_bytes.get(*role) {
+                Some(bytes) => {
+                    let _ = write!(out, "\t{bytes}");
+                }
+                None => out.push(b'\t'),
+            }
+        }
         out.push(b'\n');
     }
     let _ = write!(
@@ -176,6 +192,19 @@ pub fn totals_tsv(record: &IterationRecord) -> Vec<u8> {
     );
     for role in &roles {
         let _ = write!(out, "\t{:.3}", cpu_totals.get(role).copied().unwrap_or(0.0));
+    }
+    for role in &roles {
+        let peak = record
+            .sections
+            .iter()
+            .filter_map(|s| s.peak_rss_bytes.get(*role))
+            .max();
+        match peak {
+            Some(bytes) => {
+                let _ = write!(out, "\t{bytes}");
+            }
+            None => out.push(b'\t'),
+        }
     }
     out.push(b'\n');
     out
@@ -229,4 +258,33 @@ pub fn counters_tsv(rows: &[SectionCounters]) -> Vec<u8> {
         );
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn totals_put_cpu_seconds_and_peak_rss_beside_the_wall_time() {
+        let mut record = crate::ab::metrics::tests::record_with_counters();
+        let mut second = record.sections[0].clone();
+        second.id = "D.4".into();
+        second.title = "Recovery".into();
+        record.sections.push(second);
+        record.sections[0].cpu_seconds = [("peer1".into(), 0.25), ("testnet".into(), 0.5)].into();
+        record.sections[0].peak_rss_bytes = [("peer1".into(), 2048)].into();
+        record.sections[1].cpu_seconds = [("peer1".into(), 1.0), ("testnet".into(), 0.125)].into();
+        record.sections[1].peak_rss_bytes = [("peer1".into(), 4096), ("testnet".into(), 10)].into();
+        let text = String::from_utf8(totals_tsv(&record)).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines,
+            [
+                "section\ttitle\tseconds\tstatus\tcpu_s_peer1\tcpu_s_testnet\tpeak_rss_peer1\tpeak_rss_testnet",
+                "§C.2\tBob pays\t2.000\tPASS\t0.250\t0.500\t2048\t",
+                "§D.4\tRecovery\t2.000\tPASS\t1.000\t0.125\t4096\t10",
+                "total\t\t2.000\tPASS\t1.250\t0.625\t4096\t10",
+            ]
+        );
+    }
 }

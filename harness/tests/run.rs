@@ -130,7 +130,7 @@ fn a_peer_in_another_language_runs_the_smoke_scenario() {
     let run = out.join("run-1");
     assert_eq!(
         header(&run.join("totals.tsv")),
-        "section\ttitle\tseconds\tstatus\tcpu_s_peer1\tcpu_s_testnet"
+        "section\ttitle\tseconds\tstatus\tcpu_s_peer1\tcpu_s_testnet\tpeak_rss_peer1\tpeak_rss_testnet"
     );
     assert_eq!(
         header(&run.join("samples.tsv")),

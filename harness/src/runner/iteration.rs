@@ -185,6 +185,7 @@ fn fresh_record(settings: &RunSettings, plan: &IterationPlan<'_>) -> IterationRe
                 started_at: None,
                 ended_at: None,
                 cpu_seconds: BTreeMap::new(),
+                peak_rss_bytes: BTreeMap::new(),
             })
             .collect(),
         assertions: Vec::new(),
@@ -224,6 +225,9 @@ fn summarise(
     roles.sort();
     roles.dedup();
     let plain: Vec<ProcessTreeSample> = samples.iter().map(|(_, s)| s.clone()).collect();
+    for section in &mut record.sections {
+        section.peak_rss_bytes = peak_rss(&samples, &section.id);
+    }
     record.resources = roles
         .iter()
         .map(|role| ResourceSummary::from_samples(&plain, role, start_skip))
@@ -893,6 +897,22 @@ async fn read_counters(peers: &[(&str, &PeerConnection)]) -> BTreeMap<String, Cu
     read
 }
 
+/// The largest RSS of each role's tree among the samples tagged with
+/// `section` (an id without the `§`).
+fn peak_rss(
+    samples: &[(Option<String>, ProcessTreeSample)],
+    section: &str,
+) -> BTreeMap<String, u64> {
+    let mut peaks: BTreeMap<String, u64> = BTreeMap::new();
+    for (tag, sample) in samples {
+        if tag.as_deref() == Some(section) && sample.pid_count > 0 {
+            let peak = peaks.entry(sample.role.clone()).or_default();
+            *peak = (*peak).max(sample.rss_bytes);
+        }
+    }
+    peaks
+}
+
 /// Every role's root process: the peers, then the testnet.
 fn role_roots(peers: &Peers, testnet: &Testnet) -> Vec<RoleRoot> {
     let mut roots: Vec<RoleRoot> = peers
@@ -1002,5 +1022,34 @@ fn write_files(
         if let Err(error) = result {
             tracing::error!(dir = %dir.display(), %error, "cannot write a run file");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sections_peak_rss_is_the_largest_sample_tagged_with_it() {
+        let sample = |role: &str, pids: usize, rss: u64| ProcessTreeSample {
+            elapsed: Duration::ZERO,
+            role: role.into(),
+            pid_count: pids,
+            rss_bytes: rss,
+            cpu_pct: 0.0,
+        };
+        let tagged = |tag: Option<&str>, s| (tag.map(str::to_owned), s);
+        let samples = vec![
+            tagged(None, sample("peer1", 1, 9_000)),
+            tagged(Some("C.2"), sample("peer1", 1, 100)),
+            tagged(Some("C.2"), sample("peer1", 1, 300)),
+            tagged(Some("C.2"), sample("peer2", 1, 50)),
+            // A tree already gone reads 0 and is no sample of it.
+            tagged(Some("C.2"), sample("testnet", 0, 0)),
+            tagged(Some("D.4"), sample("peer1", 1, 700)),
+        ];
+        let peaks = peak_rss(&samples, "C.2");
+        assert_eq!(peaks, [("peer1".into(), 300), ("peer2".into(), 50)].into());
+        assert!(peak_rss(&samples, "E").is_empty());
     }
 }
