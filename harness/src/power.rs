@@ -318,6 +318,7 @@ fn evidence(b: &[f64], t: &[f64], tolerance: Tolerance) -> Evidence {
             baseline: &baseline,
             treatment: &treatment,
             tolerance,
+            blocks: None,
         }),
         _ => Evidence {
             shift: LogShift {

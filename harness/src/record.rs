@@ -121,6 +121,11 @@ pub struct IterationRecord {
     pub peers: serde_json::Map<String, Value>,
     /// The testnet's `/metrics` at the end (what the network model did).
     pub testnet_metrics: Option<Value>,
+    /// The shard this iteration ran in (`soak ab --shard I/N`, kept by
+    /// `soak merge`): iterations of one shard share a machine, so the
+    /// comparison is made within shards. `None` for an unsharded run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<u32>,
     /// Where each peer's wall time went in each section (with `--perf`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub attribution: Vec<crate::attribution::SectionAttribution>,

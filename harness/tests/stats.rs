@@ -235,6 +235,7 @@ fn family(metrics: &[(&[f64], &[f64])], alpha: Alpha) -> Vec<Comparison> {
             baseline: b,
             treatment: t,
             tolerance: relative(),
+            blocks: None,
         })
         .collect();
     compare_family(&inputs, alpha).unwrap()

@@ -12,14 +12,13 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     gate_config::GateConfig,
-    metrics::{MetricId, MetricValues, TOTAL, extract},
+    metrics::{BlockedValues, MetricId, TOTAL, extract_blocked},
 };
 use crate::{
     record::{IterationRecord, IterationStatus},
     stats::{
         Alpha, AssertionPassRates, Comparison, GateInput, GateMode, GateOutcome, MetricSamples,
-        PassRate, Sample, StatsError, Verdict, assertion_regressed, compare, compare_family,
-        decide,
+        PassRate, Sample, Verdict, assertion_regressed, compare_family, decide,
     },
 };
 
@@ -104,8 +103,8 @@ impl Judgement {
 /// Compares every metric both sides measured: the gated ones as one family
 /// (Holm across them), each advisory one on its own.
 pub fn compare_metrics(
-    baseline: &MetricValues,
-    treatment: &MetricValues,
+    baseline: &BTreeMap<MetricId, BlockedValues>,
+    treatment: &BTreeMap<MetricId, BlockedValues>,
     config: &GateConfig,
     alpha: Alpha,
 ) -> Vec<MetricComparison> {
@@ -114,8 +113,8 @@ pub fn compare_metrics(
         name: String,
         gated: bool,
         samples: Result<(Sample, Sample), String>,
-        baseline: &'a [f64],
-        treatment: &'a [f64],
+        baseline: &'a BlockedValues,
+        treatment: &'a BlockedValues,
     }
     let prepared: Vec<Prepared<'_>> = baseline
         .iter()
@@ -124,23 +123,25 @@ pub fn compare_metrics(
             id,
             name: id.name(),
             gated: config.is_gated(id.kind),
-            samples: samples(b, t),
+            samples: samples(&b.values, &t.values),
             baseline: b,
             treatment: t,
         })
         .collect();
+    fn inputs<'p>(p: &'p Prepared<'_>, config: &GateConfig) -> Option<MetricSamples<'p>> {
+        let (b, t) = p.samples.as_ref().ok()?;
+        Some(MetricSamples {
+            name: &p.name,
+            baseline: b,
+            treatment: t,
+            tolerance: config.tolerance(p.id.kind),
+            blocks: Some((&p.baseline.blocks, &p.treatment.blocks)),
+        })
+    }
     let family: Vec<MetricSamples<'_>> = prepared
         .iter()
         .filter(|p| p.gated)
-        .filter_map(|p| {
-            let (b, t) = p.samples.as_ref().ok()?;
-            Some(MetricSamples {
-                name: &p.name,
-                baseline: b,
-                treatment: t,
-                tolerance: config.tolerance(p.id.kind),
-            })
-        })
+        .filter_map(|p| inputs(p, config))
         .collect();
     let mut gated = match compare_family(&family, alpha) {
         Ok(list) => list.into_iter().map(Ok).collect::<Vec<_>>(),
@@ -155,8 +156,11 @@ pub fn compare_metrics(
                 (Ok(_), true) => gated
                     .next()
                     .unwrap_or_else(|| Err("missing from the gated family".into())),
-                (Ok((b, t)), false) => compare(&p.name, b, t, config.tolerance(p.id.kind), alpha)
-                    .map_err(|e: StatsError| e.to_string()),
+                // An advisory metric is a family of one: no Holm.
+                (Ok(_), false) => inputs(p, config)
+                    .map(|one| compare_family(std::slice::from_ref(&one), alpha))
+                    .and_then(|result| result.ok()?.pop().map(Ok))
+                    .unwrap_or_else(|| Err("cannot be compared".into())),
             };
             let (comparison, not_compared) = match result {
                 Ok(c) => (Some(c), None),
@@ -168,8 +172,8 @@ pub fn compare_metrics(
                 gated: p.gated,
                 comparison,
                 not_compared,
-                baseline: p.baseline.to_vec(),
-                treatment: p.treatment.to_vec(),
+                baseline: p.baseline.values.clone(),
+                treatment: p.treatment.values.clone(),
             }
         })
         .collect();
@@ -244,7 +248,12 @@ pub fn judge(
     settings: JudgeSettings,
 ) -> Judgement {
     let alpha = Alpha::new(settings.alpha).unwrap_or(Alpha::DEFAULT);
-    let metrics = compare_metrics(&extract(baseline), &extract(treatment), config, alpha);
+    let metrics = compare_metrics(
+        &extract_blocked(baseline),
+        &extract_blocked(treatment),
+        config,
+        alpha,
+    );
     let assertions = assertion_rates(baseline, treatment);
     let iterations = (completed(baseline), completed(treatment));
     let infrastructure: Vec<String> = baseline
@@ -286,5 +295,117 @@ pub fn judge(
         infrastructure,
         retried: settings.retried,
         iterations,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rand::{Rng, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
+
+    use super::*;
+    use crate::ab::gate_config::DEFAULT_GATE_TOML;
+    use crate::stats::GateStatus;
+
+    /// `per_shard` iterations a side on each of `shards` runners of one
+    /// unchanged scenario (A/A): three sections with 2 % noise; runner 1 is
+    /// `fast_runner` times the others' speed on both branches and ran
+    /// `first_treatment` treatment iterations.
+    fn sharded(
+        shards: u32,
+        per_shard: usize,
+        fast_runner: f64,
+        first_treatment: usize,
+        seed: u64,
+    ) -> [Vec<IterationRecord>; 2] {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let template = crate::ab::metrics::tests::record_with_counters();
+        let mut sides = [Vec::new(), Vec::new()];
+        for shard in 1..=shards {
+            let speed = if shard == 1 { fast_runner } else { 1.0 };
+            for (index, side) in sides.iter_mut().enumerate() {
+                let count = if shard == 1 && index == 1 {
+                    first_treatment
+                } else {
+                    per_shard
+                };
+                for _ in 0..count {
+                    let mut record = template.clone();
+                    record.counters.clear();
+                    record.shard = Some(shard);
+                    record.iteration = side.len() + 1;
+                    record.sections = ["1", "C.2", "D.4"]
+                        .iter()
+                        .zip([2.0, 5.0, 9.0])
+                        .map(|(id, base)| {
+                            let mut s = template.sections[0].clone();
+                            s.id = (*id).into();
+                            // Log-normal-ish noise with a 2 % spread.
+                            let noise: f64 = rng.random_range(-0.035..0.035);
+                            s.seconds = Some(base * speed * noise.exp());
+                            s
+                        })
+                        .collect();
+                    record.total_seconds = record.sections.iter().filter_map(|s| s.seconds).sum();
+                    side.push(record);
+                }
+            }
+        }
+        sides
+    }
+
+    fn verdict_of(records: &[Vec<IterationRecord>; 2]) -> GateStatus {
+        let config = GateConfig::parse("gate.toml", DEFAULT_GATE_TOML).unwrap();
+        let settings = JudgeSettings {
+            alpha: 0.05,
+            interrupted: false,
+            retried: Vec::new(),
+        };
+        judge(&records[0], &records[1], &config, settings)
+            .gate
+            .status
+    }
+
+    fn pooled(mut records: [Vec<IterationRecord>; 2]) -> [Vec<IterationRecord>; 2] {
+        for record in records.iter_mut().flatten() {
+            record.shard = None;
+        }
+        records
+    }
+
+    #[test]
+    fn a_faster_runner_cancels_within_its_shard_but_blurs_a_pooled_judge() {
+        let (mut stratified, mut pooled_passes) = (0, 0);
+        for seed in 0..40 {
+            // Four runners, 3 + 3 each; runner 1 is 15 % faster.
+            let records = sharded(4, 3, 1.0 / 1.15, 3, seed);
+            stratified += usize::from(verdict_of(&records) == GateStatus::Pass);
+            pooled_passes += usize::from(verdict_of(&pooled(records)) == GateStatus::Pass);
+        }
+        assert!(stratified >= 38, "stratified passed {stratified} of 40");
+        assert!(pooled_passes <= 20, "pooled passed {pooled_passes} of 40");
+    }
+
+    #[test]
+    fn a_fast_runner_that_ran_less_of_one_branch_biases_only_a_pooled_judge() {
+        for seed in 0..10 {
+            // Runner 1, 15 % faster, kept only one treatment iteration:
+            // pooled, the treatment has fewer fast values and looks slower
+            // (about 2 %), so nothing can be vouched for.
+            let records = sharded(4, 3, 1.0 / 1.15, 1, seed);
+            assert_eq!(verdict_of(&records), GateStatus::Pass, "seed {seed}");
+            assert_ne!(
+                verdict_of(&pooled(records)),
+                GateStatus::Pass,
+                "seed {seed}"
+            );
+        }
+    }
+
+    #[test]
+    fn without_a_runner_difference_shards_and_pool_agree() {
+        let records = sharded(4, 3, 1.0, 3, 7);
+        assert_eq!(verdict_of(&records), GateStatus::Pass);
+        assert_eq!(verdict_of(&pooled(records)), GateStatus::Pass);
     }
 }

@@ -131,11 +131,30 @@ pub const TOTAL: &str = "total";
 /// Values per metric, for one branch, in iteration order.
 pub type MetricValues = BTreeMap<MetricId, Vec<f64>>;
 
-/// Extracts every metric of `records`. Only iterations that ran to the end
-/// (passed or failed an assertion) count for times; a crashed or
-/// interrupted iteration's partial timings would bias the comparison.
+/// One metric's values for one branch with the block (shard) each came
+/// from: 0 for an unsharded run.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct BlockedValues {
+    /// The values, in iteration order.
+    pub values: Vec<f64>,
+    /// `blocks[i]` is the block of `values[i]`.
+    pub blocks: Vec<u32>,
+}
+
+/// Extracts every metric of `records`; see [`extract_blocked`].
 pub fn extract(records: &[IterationRecord]) -> MetricValues {
-    let mut values = MetricValues::new();
+    extract_blocked(records)
+        .into_iter()
+        .map(|(id, v)| (id, v.values))
+        .collect()
+}
+
+/// Extracts every metric of `records`, each value with its iteration's
+/// shard. Only iterations that ran to the end (passed or failed an
+/// assertion) count for times; a crashed or interrupted iteration's
+/// partial timings would bias the comparison.
+pub fn extract_blocked(records: &[IterationRecord]) -> BTreeMap<MetricId, BlockedValues> {
+    let mut values: BTreeMap<MetricId, BlockedValues> = BTreeMap::new();
     for record in records {
         let complete = matches!(
             record.status,
@@ -144,7 +163,12 @@ pub fn extract(records: &[IterationRecord]) -> MetricValues {
         if !complete {
             continue;
         }
-        let mut push = |id: MetricId, value: f64| values.entry(id).or_default().push(value);
+        let block = record.shard.unwrap_or(0);
+        let mut push = |id: MetricId, value: f64| {
+            let entry = values.entry(id).or_default();
+            entry.values.push(value);
+            entry.blocks.push(block);
+        };
         let resource = |kind, role: &str| MetricId {
             kind,
             order: 0,

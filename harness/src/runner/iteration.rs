@@ -195,6 +195,7 @@ fn fresh_record(settings: &RunSettings, plan: &IterationPlan<'_>) -> IterationRe
         peers: serde_json::Map::new(),
         testnet_metrics: None,
         attribution: Vec::new(),
+        shard: None,
         failure: None,
     }
 }

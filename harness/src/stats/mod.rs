@@ -44,6 +44,7 @@ mod mann_whitney;
 mod params;
 mod planning;
 mod sample;
+mod stratified;
 mod verdict;
 
 pub use decision::{
@@ -63,6 +64,7 @@ pub use mann_whitney::{MannWhitney, mann_whitney};
 pub use params::{Alpha, NoiseBand, percent};
 pub use planning::MAX_PLANNED_PER_SIDE;
 pub use sample::{Sample, median};
+pub use stratified::stratified_shift;
 pub use verdict::{
     Comparison, MetricSamples, RankCheck, Verdict, compare, compare_family, evidence_of,
 };

@@ -15,6 +15,7 @@ use super::decision::{Evidence, Tolerance, decide_family};
 use super::hodges_lehmann::{Interval, hodges_lehmann};
 use super::log_t::LogShift;
 use super::mann_whitney::mann_whitney;
+use super::stratified::stratified_shift;
 use super::{Alpha, Sample, StatsError};
 
 /// What the evidence says about one metric.
@@ -139,6 +140,10 @@ pub struct MetricSamples<'a> {
     pub treatment: &'a Sample,
     /// What change it tolerates.
     pub tolerance: Tolerance,
+    /// The block (shard) of each baseline and treatment value, when the
+    /// iterations came from several machines: the shift is then estimated
+    /// within blocks ([`stratified_shift`]).
+    pub blocks: Option<(&'a [u32], &'a [u32])>,
 }
 
 /// Compares each metric of a family judged together (Holm across them) at
@@ -199,6 +204,7 @@ pub fn compare(
         baseline,
         treatment,
         tolerance,
+        blocks: None,
     };
     let mut out = compare_family(std::slice::from_ref(&one), alpha)?;
     out.pop().ok_or(StatsError::TooFewValues { len: 0 })
@@ -207,8 +213,11 @@ pub fn compare(
 /// The cheap part of a comparison: what the verdict needs and nothing else
 /// (`soak power` judges thousands of resampled runs with it).
 pub fn evidence_of(m: &MetricSamples<'_>) -> Evidence {
+    let blocked = m
+        .blocks
+        .and_then(|(b, t)| stratified_shift(m.baseline, b, m.treatment, t));
     Evidence {
-        shift: LogShift::welch(m.baseline, m.treatment),
+        shift: blocked.unwrap_or_else(|| LogShift::welch(m.baseline, m.treatment)),
         tolerated: m.tolerance.share(m.baseline.median()),
         per_side: m.baseline.len().max(m.treatment.len()),
     }
