@@ -53,6 +53,12 @@ pub struct MachineInfo {
     pub os: String,
     /// Kernel version.
     pub kernel: String,
+    /// The CPU's model name, as the OS reports it.
+    #[serde(default)]
+    pub cpu_model: String,
+    /// A hash of the host name: tells runners apart without naming them.
+    #[serde(default)]
+    pub hostname_hash: String,
 }
 
 impl MachineInfo {
@@ -64,6 +70,17 @@ impl MachineInfo {
                 system.total_memory()
             })
             .unwrap_or(0);
+        let cpu_model = sysinfo::System::new()
+            .map(|mut system| {
+                system.refresh_cpu_list(sysinfo::CpuRefreshKind::nothing());
+                system
+                    .cpus()
+                    .first()
+                    .map(|cpu| cpu.brand().trim().to_owned())
+                    .unwrap_or_default()
+            })
+            .unwrap_or_default();
+        let hostname = sysinfo::System::host_name().unwrap_or_default();
         MachineInfo {
             cores: std::thread::available_parallelism()
                 .map(|n| n.get())
@@ -72,6 +89,8 @@ impl MachineInfo {
             os: sysinfo::System::long_os_version()
                 .unwrap_or_else(|_| std::env::consts::OS.to_owned()),
             kernel: sysinfo::System::kernel_version().unwrap_or_default(),
+            cpu_model,
+            hostname_hash: sha256_hex(&hostname)[..12].to_owned(),
         }
     }
 }
@@ -105,6 +124,28 @@ pub struct Manifest {
     /// re-judges it the same way.
     #[serde(default)]
     pub judged: Option<crate::ab::compare::JudgeSettings>,
+    /// This folder is one shard of a run (`soak ab --shard I/N`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<crate::ab::shard::ShardInfo>,
+    /// This folder merges shards (`soak merge`): each one's runner, in
+    /// shard order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shards: Vec<MergedShard>,
+}
+
+/// One shard of a merged run: where it ran and what it contributed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MergedShard {
+    /// Which shard.
+    pub shard: crate::ab::shard::Shard,
+    /// The folder it was merged from.
+    pub dir: String,
+    /// Its runner.
+    pub machine: MachineInfo,
+    /// When it started.
+    pub started_at: chrono::DateTime<chrono::Utc>,
+    /// Iterations it ran, baseline and treatment.
+    pub iterations: (usize, usize),
 }
 
 /// SHA-256 of `text`, hex.
@@ -133,6 +174,8 @@ impl Manifest {
             machine: MachineInfo::current(),
             interrupted: false,
             judged: None,
+            shard: None,
+            shards: Vec::new(),
         }
     }
 

@@ -14,3 +14,4 @@ pub mod gate_config;
 pub mod metrics;
 pub mod report;
 pub mod schedule;
+pub mod shard;

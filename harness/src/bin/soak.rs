@@ -11,7 +11,10 @@ use std::{path::PathBuf, process::ExitCode, time::Duration};
 
 use clap::{Args, Parser, Subcommand};
 use soakgate::{
-    ab::gate_config::{self, GateConfig},
+    ab::{
+        gate_config::{self, GateConfig},
+        shard::Shard,
+    },
     commands::{
         self, CommandError, Common,
         ab::{AbOptions, AbOutcome, Iterations},
@@ -45,9 +48,27 @@ enum Command {
     Ab(Box<AbArgs>),
     /// Re-judge an existing `soak ab` run folder without running anything.
     Gate(GateArgs),
+    /// Combine the shards of one `soak ab --shard I/N` run into one folder
+    /// and judge it, each shard's runner as a block.
+    Merge(MergeArgs),
     /// Measure the gate's false-alarm rate and power by resampling the
     /// iterations of one variant (an A/A `soak ab` or `soak run --iterations N`).
     Power(PowerArgs),
+}
+
+#[derive(Debug, Args)]
+struct MergeArgs {
+    /// The shard folders (`soak ab --shard I/N --out DIR` of each shard).
+    #[arg(required = true, num_args = 1..)]
+    shard_dirs: Vec<PathBuf>,
+    /// The merged run folder to write (new or empty).
+    #[arg(long)]
+    out: PathBuf,
+    #[command(flatten)]
+    gate: GateFlags,
+    /// Print the verdict as JSON on stdout.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -163,6 +184,11 @@ struct AbArgs {
     /// gated metric is decided) or a fixed number.
     #[arg(long, default_value = "auto", allow_negative_numbers = true)]
     iterations: String,
+    /// Run shard I of N of this comparison (e.g. one job of a CI matrix):
+    /// its own complete ABBA blocks with a fixed --iterations per side.
+    /// The shard's exit is 0 once it has measured; `soak merge` judges.
+    #[arg(long, value_name = "I/N")]
+    shard: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -402,6 +428,7 @@ async fn dispatch(command: Command) -> u8 {
         Command::Run(args) => run(args, cancel, groups.clone()).await,
         Command::Ab(args) => ab(*args, cancel, groups.clone()).await,
         Command::Gate(args) => gate(args),
+        Command::Merge(args) => merge(args),
         Command::Power(args) => power(args),
     };
     // Whatever happened, no child outlives soak.
@@ -651,6 +678,18 @@ async fn ab(
             }
         },
     };
+    let shard = match args.shard.as_deref() {
+        None => None,
+        Some(text) => Some(
+            text.parse::<Shard>()
+                .map_err(|e| CommandError::Usage(e.to_string()))?,
+        ),
+    };
+    if shard.is_some() && iterations == Iterations::Auto {
+        return Err(CommandError::Usage(
+            "--shard needs a fixed --iterations N (each shard runs N per side; stopping early is decided on the merged run), e.g. --iterations 3".into(),
+        ));
+    }
     let common = args.common.into_common()?;
     let gate = args.gate.resolve()?;
     // Checked before anything runs: a plan the gate would refuse to judge
@@ -682,9 +721,23 @@ async fn ab(
         baseline_env: args.baseline_env,
         treatment_env: args.treatment_env,
         iterations,
+        shard,
     };
     let outcome = commands::ab::run(options, cancel, groups).await?;
-    Ok(finish("soak ab", &outcome, json, quiet))
+    let code = finish("soak ab", &outcome, json, quiet);
+    match shard {
+        // A shard is part of the evidence: its own verdict decides nothing.
+        Some(shard) => {
+            let code = exit_codes::for_shard(&outcome.judgement.gate);
+            if code == exit_codes::PASS && !json {
+                eprintln!(
+                    "soak ab: shard {shard} measured; judge all shards with `soak merge SHARD_DIR... --out DIR`"
+                );
+            }
+            Ok(code)
+        }
+        None => Ok(code),
+    }
 }
 
 fn gate(args: GateArgs) -> Result<u8, CommandError> {
@@ -692,6 +745,17 @@ fn gate(args: GateArgs) -> Result<u8, CommandError> {
     commands::check_run_dir(&args.run_dir)?;
     let outcome = commands::gate::run(&args.run_dir, &config, args.gate.alpha)?;
     Ok(finish("soak gate", &outcome, args.json, false))
+}
+
+fn merge(args: MergeArgs) -> Result<u8, CommandError> {
+    let options = commands::merge::MergeOptions {
+        gate: args.gate.resolve()?,
+        alpha: args.gate.alpha,
+        shards: args.shard_dirs,
+        out: args.out,
+    };
+    let outcome = commands::merge::run(&options)?;
+    Ok(finish("soak merge", &outcome, args.json, false))
 }
 
 fn power(args: PowerArgs) -> Result<u8, CommandError> {
@@ -763,6 +827,17 @@ mod exit_codes {
             RunVerdict::Infrastructure => INFRASTRUCTURE,
             RunVerdict::InputError => USAGE,
             RunVerdict::Interrupted => INTERRUPTED,
+        }
+    }
+
+    /// The exit code of one shard: it measured (0), or it could not
+    /// (infrastructure, interrupted); its partial verdict is the merge's to
+    /// make.
+    pub(crate) fn for_shard(outcome: &GateOutcome) -> u8 {
+        match outcome.status {
+            GateStatus::Interrupted => INTERRUPTED,
+            GateStatus::Infrastructure => INFRASTRUCTURE,
+            _ => PASS,
         }
     }
 

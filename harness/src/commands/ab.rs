@@ -13,6 +13,7 @@ use crate::{
         gate_config::GateConfig,
         report::{self, Labels},
         schedule::{Side, abba},
+        shard::{Shard, ShardInfo, run_id},
     },
     manifest::Manifest,
     process::ProcessGroups,
@@ -58,6 +59,9 @@ pub struct AbOptions {
     pub iterations: Iterations,
     /// The gate configuration (file plus flags).
     pub gate: GateConfig,
+    /// `--shard I/N`: this machine runs shard I of N (with a fixed
+    /// `--iterations`, each shard's own count per side).
+    pub shard: Option<Shard>,
 }
 
 /// How many times one branch's iterations may be re-run after failures
@@ -192,6 +196,13 @@ pub async fn run(
         vec![baseline.manifest(), treatment.manifest()],
         iterations_text,
     );
+    if let Some(shard) = options.shard {
+        let gate = serde_json::to_value(&options.gate).unwrap_or_default();
+        manifest.shard = Some(ShardInfo {
+            shard,
+            run_id: run_id(&manifest, shard.count, &gate),
+        });
+    }
     manifest.write(&out).map_err(|e| {
         CommandError::Usage(format!("cannot write to --out `{}`: {e}", out.display()))
     })?;
@@ -216,6 +227,7 @@ pub async fn run(
             peer_env: &baseline.env,
             out: &baseline_dir,
             peer_cwd: baseline.peer_cwd.as_deref(),
+            shard: options.shard.map(|s| s.index),
         },
         BranchRun {
             name: Side::Treatment.name(),
@@ -223,6 +235,7 @@ pub async fn run(
             peer_env: &treatment.env,
             out: &treatment_dir,
             peer_cwd: treatment.peer_cwd.as_deref(),
+            shard: options.shard.map(|s| s.index),
         },
     ];
     let mut records: [Vec<IterationRecord>; 2] = [Vec::new(), Vec::new()];

@@ -3,6 +3,7 @@
 
 pub mod ab;
 pub mod gate;
+pub mod merge;
 pub mod power;
 pub mod run;
 

@@ -116,6 +116,7 @@ pub async fn run(
         peer_env: &peer_env,
         out: &out,
         peer_cwd: None,
+        shard: None,
     };
     let records =
         runner::run_branch(&settings, &branch, options.iterations, &groups, &events_tx).await;

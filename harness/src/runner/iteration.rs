@@ -56,6 +56,8 @@ pub struct IterationPlan<'a> {
     pub peer_env: &'a [(String, String)],
     /// Where the peer runs (a branch's worktree), if not here.
     pub peer_cwd: Option<&'a Path>,
+    /// The shard of a sharded `soak ab`.
+    pub shard: Option<u32>,
 }
 
 type SampleLog = Arc<Mutex<Vec<(Option<String>, ProcessTreeSample)>>>;
@@ -195,7 +197,7 @@ fn fresh_record(settings: &RunSettings, plan: &IterationPlan<'_>) -> IterationRe
         peers: serde_json::Map::new(),
         testnet_metrics: None,
         attribution: Vec::new(),
-        shard: None,
+        shard: plan.shard,
         failure: None,
     }
 }

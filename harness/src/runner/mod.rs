@@ -148,6 +148,9 @@ pub struct BranchRun<'a> {
     pub out: &'a std::path::Path,
     /// Where its peers run, if not here.
     pub peer_cwd: Option<&'a std::path::Path>,
+    /// The shard this run is (`soak ab --shard`), recorded in every
+    /// iteration.
+    pub shard: Option<u32>,
 }
 
 impl BranchRun<'_> {
@@ -160,6 +163,7 @@ impl BranchRun<'_> {
             peer_cmd: self.peer_cmd,
             peer_env: self.peer_env,
             peer_cwd: self.peer_cwd,
+            shard: self.shard,
         }
     }
 }
