@@ -56,7 +56,9 @@ pub struct MachineInfo {
     /// The CPU's model name, as the OS reports it.
     #[serde(default)]
     pub cpu_model: String,
-    /// A hash of the host name: tells runners apart without naming them.
+    /// A hash of the runner's name (`RUNNER_NAME` when set, as on GitHub
+    /// Actions; the host name otherwise): tells runners apart without
+    /// naming them.
     #[serde(default)]
     pub hostname_hash: String,
 }
@@ -80,7 +82,13 @@ impl MachineInfo {
                     .unwrap_or_default()
             })
             .unwrap_or_default();
-        let hostname = sysinfo::System::host_name().unwrap_or_default();
+        // GitHub Actions names each runner in RUNNER_NAME; containers of
+        // one host can share a host name, runners cannot share that.
+        let hostname = std::env::var("RUNNER_NAME")
+            .ok()
+            .filter(|name| !name.is_empty())
+            .or_else(|| sysinfo::System::host_name().ok())
+            .unwrap_or_default();
         MachineInfo {
             cores: std::thread::available_parallelism()
                 .map(|n| n.get())

@@ -207,3 +207,171 @@ fn a_shard_needs_a_valid_index_and_a_fixed_count() {
         assert!(!dir.path().join("s").exists());
     }
 }
+
+/// The `run: |` script of the workflow step named `step`, unindented.
+fn run_block(workflow: &str, step: &str) -> String {
+    let lines: Vec<&str> = workflow.lines().collect();
+    let named = format!("- name: {step}");
+    let start = lines
+        .iter()
+        .position(|l| l.trim() == named)
+        .unwrap_or_else(|| panic!("no step `{step}` in the workflow"));
+    let run = (start..lines.len())
+        .find(|&i| lines[i].trim_start().starts_with("run: |"))
+        .unwrap_or_else(|| panic!("step `{step}` has no run block"));
+    let indent = |l: &str| l.len() - l.trim_start().len();
+    let key = indent(lines[run]);
+    lines[run + 1..]
+        .iter()
+        .take_while(|l| l.trim().is_empty() || indent(l) > key)
+        .map(|l| l.get(key + 2..).unwrap_or_default())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// A top-level `env:` value of the workflow, e.g. `SHARDS`.
+fn workflow_env(workflow: &str, name: &str) -> String {
+    let prefix = format!("  {name}:");
+    let line = workflow
+        .lines()
+        .find(|l| l.starts_with(&prefix))
+        .unwrap_or_else(|| panic!("no env {name}"));
+    line[prefix.len()..]
+        .split('#')
+        .next()
+        .unwrap()
+        .trim()
+        .to_owned()
+}
+
+fn bash(script: &str, dir: &Path, env: &[(&str, &str)]) -> Output {
+    let mut command = std::process::Command::new("bash");
+    command
+        .args(["-euo", "pipefail", "-c", script])
+        .current_dir(dir);
+    command.stdin(std::process::Stdio::null());
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    command.output().unwrap()
+}
+
+/// The workflow's own scripts, run the way the matrix runs them: the plan,
+/// each shard on its own "runner" (a folder with its own RUNNER_NAME), the
+/// artifacts moved as upload/download would, then the merge.
+#[test]
+fn the_ci_workflow_measures_each_shard_then_merges_and_judges_them() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let workflow = std::fs::read_to_string(root.join("ci/github-workflow.yml")).unwrap();
+    let shards = workflow_env(&workflow, "SHARDS");
+    let iterations = workflow_env(&workflow, "ITERATIONS_PER_SHARD");
+    let count: u32 = shards.parse().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let soak = assert_cmd::cargo::cargo_bin("soak");
+
+    let output_file = dir.path().join("github-output");
+    let plan = bash(
+        &run_block(&workflow, "Plan the shards"),
+        dir.path(),
+        &[
+            ("SHARDS", &shards),
+            ("GITHUB_OUTPUT", output_file.to_str().unwrap()),
+        ],
+    );
+    assert!(plan.status.success(), "{}", text(&plan));
+    let planned = std::fs::read_to_string(&output_file).unwrap();
+    let expected: Vec<String> = (1..=count).map(|i| i.to_string()).collect();
+    assert_eq!(planned.trim(), format!("shards=[{}]", expected.join(",")));
+
+    // A runner's checkout: the soak binary in bin/, the fakes behind
+    // scripts without spaces (SOAK_BRANCHES is split on spaces).
+    let runner = |name: &str| {
+        let at = dir.path().join(name);
+        std::fs::create_dir_all(at.join("bin")).unwrap();
+        std::fs::copy(&soak, at.join("bin/soak")).unwrap();
+        at
+    };
+    let wrapper = |name: &str, target: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(
+            &path,
+            format!(
+                "#!/bin/sh\nexec python3 {} \"$@\"\n",
+                fixture(target).display()
+            ),
+        )
+        .unwrap();
+        std::process::Command::new("chmod")
+            .arg("+x")
+            .arg(&path)
+            .status()
+            .unwrap();
+        path.display().to_string()
+    };
+    let branches = format!(
+        "--scenario {} --peer-cmd {} --testnet-cmd {} --baseline-env FAKE_PEER_DELAY_S=0.05 --treatment-env FAKE_PEER_DELAY_S=0.05",
+        scenario("smoke.toml").display(),
+        wrapper("peer.sh", "fake_peer.py"),
+        wrapper("testnet.sh", "fake_testnet.py"),
+    );
+    let merge_job = runner("merge-job");
+    std::fs::create_dir_all(merge_job.join("ci")).unwrap();
+    std::fs::copy(root.join("ci/gate.toml"), merge_job.join("ci/gate.toml")).unwrap();
+    for index in 1..=count {
+        let job = runner(&format!("shard-job-{index}"));
+        let shard_script = run_block(&workflow, "Measure this shard");
+        let index = index.to_string();
+        let measured = bash(
+            &shard_script,
+            &job,
+            &[
+                ("SOAK", "bin/soak"),
+                ("SHARD_INDEX", &index),
+                ("SHARDS", &shards),
+                ("ITERATIONS_PER_SHARD", &iterations),
+                ("SOAK_BRANCHES", &branches),
+                ("RUNNER_NAME", &format!("runner-{index}")),
+            ],
+        );
+        assert!(
+            measured.status.success(),
+            "shard {index}: {}",
+            text(&measured)
+        );
+        // upload-artifact of shard-I, download-artifact into shards/shard-I.
+        std::fs::create_dir_all(merge_job.join("shards")).unwrap();
+        std::fs::rename(
+            job.join(format!("shard-{index}")),
+            merge_job.join(format!("shards/shard-{index}")),
+        )
+        .unwrap();
+    }
+    let merged = bash(
+        &run_block(&workflow, "Merge and judge"),
+        &merge_job,
+        &[("SOAK", "bin/soak")],
+    );
+    assert_eq!(merged.status.code(), Some(0), "{}", text(&merged));
+    let manifest = json(&merge_job.join("soak-run/manifest.json"));
+    let fingerprints: std::collections::BTreeSet<&str> = manifest["shards"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["machine"]["hostname_hash"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        fingerprints.len(),
+        count as usize,
+        "each runner its own fingerprint"
+    );
+    let per_side: usize = iterations.parse().unwrap();
+    assert!(
+        merge_job
+            .join(format!(
+                "soak-run/treatment/run-{}",
+                per_side * count as usize
+            ))
+            .exists()
+    );
+    assert!(merge_job.join("soak-run/summary.md").exists());
+}
