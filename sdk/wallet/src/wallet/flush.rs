@@ -73,19 +73,12 @@ impl Wallet {
             .await?;
 
         let (snapshot_cid, version) = self.publish_snapshot(&mut state).await?;
-        // Bundles left since the last publish become durable with this one,
-        // so they are verified with it.
-        to_verify.extend(
-            state
-                .meta
-                .unverified_bundles
-                .iter()
-                .filter_map(|c| c.parse::<Cid>().ok()),
-        );
+        // What this flush pinned is verified, as flushToIpfs does; bundles
+        // left unpublished before it were pinned on their own (and a reader
+        // that meets one still propagating waits for it: `fetch_car`).
         to_verify.push(snapshot_cid);
         services.gateway.head_verify(&to_verify).await?;
 
-        state.meta.unverified_bundles.clear();
         state.meta.dirty = false;
         state.save_meta()?;
         let acks = std::mem::take(&mut state.pending_acks);
@@ -106,14 +99,15 @@ impl Wallet {
 
     /// Leaves a new bundle of the current token set, as each write of the
     /// per-write SDK does: pinned and its ref written to the op-log, with
-    /// publishing the pointer (and HEAD-verifying the bundle) left to the
-    /// next flush, which the debounce schedules. This is how a scenario
+    /// publishing the pointer left to the next flush, which the debounce
+    /// schedules. This is how a scenario
     /// grows the active-bundle count without a pointer version per bundle.
+    /// The publishing flush HEAD-verifies what it pins itself (snapshot,
+    /// and a bundle if the token set changed), not the bundles left here.
     pub async fn leave_bundle(&self) -> Result<FlushReport, WalletError> {
         let mut state = self.lock().await;
         let token_set = token_set_digest(&state)?;
         let (cid, _) = self.pin_token_set(&mut state, token_set).await?;
-        state.meta.unverified_bundles.push(cid.clone());
         state.save_meta()?;
         let report = FlushReport {
             flushed: false,

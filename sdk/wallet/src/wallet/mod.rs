@@ -137,10 +137,6 @@ struct LocalMeta {
     /// finds it unchanged publishes without pinning the same tokens again.
     #[serde(default)]
     bundled_token_set: Option<String>,
-    /// Bundles pinned but not yet HEAD-verified (left by
-    /// [`Wallet::leave_bundle`]); the next publishing flush verifies them.
-    #[serde(default)]
-    unverified_bundles: Vec<String>,
 }
 
 const META_KEY: &str = "local";

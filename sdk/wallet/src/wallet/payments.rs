@@ -439,6 +439,7 @@ impl Wallet {
         let messages = nostr.fetch_transfers(None).await?;
         let trust = services.aggregator.trust_base().await?;
         let mut received = 0;
+        let mut taken = Vec::new();
         let mut state = self.lock().await;
         for message in messages {
             if state.store.get(Table::Inbox, &message.event_id)?.is_some() {
@@ -448,11 +449,16 @@ impl Wallet {
                 tracing::debug!(event = %message.event_id, "ignoring a transfer that does not parse");
                 continue;
             };
-            received += self
+            let tokens = self
                 .take_in(&mut state, &services, &transfer, &trust)
                 .await?;
+            received += tokens.len();
+            taken.extend(tokens);
             state.pending_acks.push(message.event_id);
         }
+        // Tokens taken in from Nostr join the token set as a synced
+        // bundle's do: checked together with every active bundle.
+        self.verify_with_active_set(&state, taken).await?;
         state.save_meta()?;
         let has_pending = !state.pending_acks.is_empty();
         drop(state);
@@ -477,7 +483,7 @@ impl Wallet {
         services: &super::Services,
         transfer: &TransferMessage,
         trust: &sphere_protocol::certificate::TrustBase,
-    ) -> Result<usize, WalletError> {
+    ) -> Result<Vec<Token>, WalletError> {
         let tombstones = state.tombstones(self.address())?;
         let mut taken = Vec::new();
         for token in &transfer.tokens {
@@ -504,7 +510,7 @@ impl Wallet {
             transfer.transfer_id
         );
         if taken.is_empty() && state.get_json::<ReceivedEntry>(&ledger_key)?.is_some() {
-            return Ok(0);
+            return Ok(taken);
         }
         let amount = Amount::sum(transfer.tokens.iter().map(Token::amount)).unwrap_or(Amount::ZERO);
         let token_ids: Vec<_> = transfer.tokens.iter().map(Token::id).collect();
@@ -528,7 +534,7 @@ impl Wallet {
                 .await?;
         }
         state.meta.dirty = true;
-        Ok(taken.len())
+        Ok(taken)
     }
 
     /// Every invoice this wallet knows, oldest key first.

@@ -116,6 +116,35 @@ impl Wallet {
         Ok(())
     }
 
+    /// Verifies `tokens` (new to this device) together with every active
+    /// bundle, fetched from the gateway, with the configured proof check.
+    pub(super) async fn verify_with_active_set(
+        &self,
+        state: &State,
+        tokens: Vec<crate::token::Token>,
+    ) -> Result<(), WalletError> {
+        if tokens.is_empty() {
+            return Ok(());
+        }
+        let services = self.services().clone();
+        let active: Vec<Cid> = state
+            .active_bundles()?
+            .into_iter()
+            .filter_map(|b| b.cid.parse().ok())
+            .collect();
+        let contents = services
+            .gateway
+            .fetch_many(&active, services.variants.fanout)
+            .await?;
+        let mut token_sets = vec![tokens];
+        for content in &contents {
+            token_sets.push(bundle::decode(content)?.tokens);
+        }
+        let trust = services.aggregator.trust_base().await?;
+        verify_bundles(&token_sets, &trust, services.variants.proof_check)?;
+        Ok(())
+    }
+
     /// Fetches `cids` and the bundles `in_play`, verifies all of them
     /// together, and merges the tokens of `cids` only.
     async fn ingest_bundles(

@@ -152,26 +152,41 @@ impl Wallet {
         Ok(views)
     }
 
-    /// Asks the aggregator whether each token held is still unspent at the
-    /// state this device has: the request id a spend from that state would
-    /// use must not be committed. A ledger is only as true as its tokens,
-    /// so ledger reads (invoice list and status, history) check first, one
-    /// aggregator round trip per token plus a proof verification.
+    /// Confirms each token held against the aggregator's current root: every
+    /// commitment its history claims is still included (a fresh proof per
+    /// claim, verified), and it is unspent at the state this device has (the
+    /// request id a spend from that state would use is not committed). A
+    /// ledger is only as true as its tokens, so ledger reads (invoice list
+    /// and status, history) confirm first: one aggregator round trip and one
+    /// proof verification per claim and per token.
     async fn confirm_unspent(&self) -> Result<(), WalletError> {
-        let states: Vec<_> = {
+        let tokens: Vec<crate::token::Token> = {
             let state = self.lock().await;
-            state
-                .tokens
-                .values()
-                .map(|t| (t.id(), t.current_state()))
-                .collect()
+            state.tokens.values().cloned().collect()
         };
-        if states.is_empty() {
+        if tokens.is_empty() {
             return Ok(());
         }
         let aggregator = &self.services().aggregator;
         let trust = aggregator.trust_base().await?;
+        for token in &tokens {
+            for claim in crate::token::verify::claims(token)? {
+                let proof = aggregator.inclusion_proof(&claim.request_id).await?;
+                let confirmed = matches!(
+                    proof.verify_request(&trust, &claim.request_id),
+                    Ok(ProofOutcome::Included(ref c)) if c.transaction_hash == claim.transaction_hash
+                );
+                if !confirmed {
+                    return Err(WalletError::Verification(format!(
+                        "token `{}`: the aggregator no longer confirms request `{}`",
+                        token.id(),
+                        claim.request_id
+                    )));
+                }
+            }
+        }
         let owner = self.inner.keys.signing_key().public_key();
+        let states = tokens.iter().map(|t| (t.id(), t.current_state()));
         for (token, current) in states {
             let request = RequestId::derive(&owner, &current);
             let proof = aggregator.inclusion_proof(&request).await?;
