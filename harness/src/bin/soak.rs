@@ -51,9 +51,44 @@ enum Command {
     /// Combine the shards of one `soak ab --shard I/N` run into one folder
     /// and judge it, each shard's runner as a block.
     Merge(MergeArgs),
+    /// Find the first commit between --good and --bad at which the gate
+    /// fails on one metric or assertion (each probe a `soak ab` against
+    /// the good commit).
+    Bisect(Box<BisectArgs>),
     /// Measure the gate's false-alarm rate and power by resampling the
     /// iterations of one variant (an A/A `soak ab` or `soak run --iterations N`).
     Power(PowerArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("target").required(true).args(["metric", "assertion"])))]
+struct BisectArgs {
+    #[command(flatten)]
+    common: CommonArgs,
+    #[command(flatten)]
+    gate: GateFlags,
+    /// A commit where the gate passes (the baseline of every probe).
+    #[arg(long)]
+    good: String,
+    /// A later commit where it fails.
+    #[arg(long)]
+    bad: String,
+    /// The metric that regressed: `total`, a section (`C.2` or `§C.2 Bob pays`), or any metric name the reports show.
+    #[arg(long)]
+    metric: Option<String>,
+    /// The assertion that broke, by name.
+    #[arg(long)]
+    assertion: Option<String>,
+    /// Build command run in each probed checkout (default: cargo build --release -p sphere-sdk).
+    #[arg(long)]
+    build_cmd: Option<String>,
+    /// Peer command, relative to each checkout.
+    #[arg(long)]
+    peer_cmd: Option<String>,
+    /// Iterations per side of each probe: `auto` (look at 3, 5, 8, 10 and
+    /// stop once the target is decided) or a fixed number.
+    #[arg(long, default_value = "auto", allow_negative_numbers = true)]
+    iterations: String,
 }
 
 #[derive(Debug, Args)]
@@ -429,6 +464,7 @@ async fn dispatch(command: Command) -> u8 {
         Command::Ab(args) => ab(*args, cancel, groups.clone()).await,
         Command::Gate(args) => gate(args),
         Command::Merge(args) => merge(args),
+        Command::Bisect(args) => bisect(*args, cancel, groups.clone()).await,
         Command::Power(args) => power(args),
     };
     // Whatever happened, no child outlives soak.
@@ -636,6 +672,19 @@ async fn run(
     Ok(code)
 }
 
+/// `--iterations` of `soak ab` and `soak bisect`: `auto` or a number.
+fn parse_ab_iterations(text: &str) -> Result<Iterations, CommandError> {
+    match text.trim() {
+        "auto" => Ok(Iterations::Auto),
+        number => match number.parse::<usize>() {
+            Ok(n) if (2..=MAX_ITERATIONS).contains(&n) => Ok(Iterations::Fixed(n)),
+            _ => Err(CommandError::Usage(format!(
+                "--iterations `{text}`: expected {AB_ITERATIONS}"
+            ))),
+        },
+    }
+}
+
 async fn ab(
     args: AbArgs,
     cancel: CancellationToken,
@@ -666,18 +715,7 @@ async fn ab(
         }
         _ => {}
     }
-    let iterations = match args.iterations.trim() {
-        "auto" => Iterations::Auto,
-        text => match text.parse::<usize>() {
-            Ok(n) if (2..=MAX_ITERATIONS).contains(&n) => Iterations::Fixed(n),
-            _ => {
-                return Err(CommandError::Usage(format!(
-                    "--iterations `{}`: expected {AB_ITERATIONS}",
-                    args.iterations
-                )));
-            }
-        },
-    };
+    let iterations = parse_ab_iterations(&args.iterations)?;
     let shard = match args.shard.as_deref() {
         None => None,
         Some(text) => Some(
@@ -745,6 +783,70 @@ fn gate(args: GateArgs) -> Result<u8, CommandError> {
     commands::check_run_dir(&args.run_dir)?;
     let outcome = commands::gate::run(&args.run_dir, &config, args.gate.alpha)?;
     Ok(finish("soak gate", &outcome, args.json, false))
+}
+
+async fn bisect(
+    args: BisectArgs,
+    cancel: CancellationToken,
+    groups: ProcessGroups,
+) -> Result<u8, CommandError> {
+    use commands::bisect::{BisectOptions, Call, Target};
+    let iterations = parse_ab_iterations(&args.iterations)?;
+    let target = match (args.metric, args.assertion) {
+        (Some(metric), None) => Target::Metric(metric),
+        (None, Some(assertion)) => Target::Assertion(assertion),
+        // clap's group makes it exactly one.
+        _ => {
+            return Err(CommandError::Usage(
+                "give one of --metric or --assertion".into(),
+            ));
+        }
+    };
+    let json = args.common.json;
+    let options = BisectOptions {
+        common: args.common.into_common()?,
+        gate: args.gate.resolve()?,
+        good: args.good,
+        bad: args.bad,
+        target,
+        build_cmd: args.build_cmd,
+        peer_cmd: args.peer_cmd,
+        iterations,
+    };
+    let outcome = commands::bisect::run(options, cancel, groups).await?;
+    if json {
+        println!("{}", serde_json::to_string(&outcome).unwrap_or_default());
+    } else {
+        print!("{}", outcome.terminal);
+        println!("bisect path ({} commits after --good):", outcome.commits);
+        for (step, probe) in outcome.path.iter().enumerate() {
+            let call = match probe.call {
+                Call::Bad => "bad",
+                Call::Good => "good",
+                Call::CannotTell => "cannot tell",
+            };
+            println!(
+                "  {}. {} {:<11} {} ({} per side): {}",
+                step + 1,
+                &probe.commit[..probe.commit.len().min(7)],
+                call,
+                probe.subject,
+                probe.iterations,
+                probe.evidence
+            );
+        }
+        match (&outcome.culprit, &outcome.stopped) {
+            (Some(culprit), _) => println!(
+                "first bad commit: {} {}
+  {}",
+                culprit.commit, culprit.subject, culprit.evidence
+            ),
+            (None, Some(why)) => eprintln!("soak bisect: {why}"),
+            (None, None) => {}
+        }
+        eprintln!("soak bisect: probes in {}", outcome.out.display());
+    }
+    Ok(exit_codes::for_bisect(outcome.culprit.is_some()))
 }
 
 fn merge(args: MergeArgs) -> Result<u8, CommandError> {
@@ -839,6 +941,13 @@ mod exit_codes {
             GateStatus::Infrastructure => INFRASTRUCTURE,
             _ => PASS,
         }
+    }
+
+    /// The exit code of a bisection: 0 when it named the first bad commit,
+    /// 1 when it could not (the failure did not reproduce, or a probe could
+    /// not tell).
+    pub(crate) fn for_bisect(found: bool) -> u8 {
+        if found { PASS } else { FAILED }
     }
 
     /// The exit code of a gate's outcome.

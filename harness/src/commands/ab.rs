@@ -15,7 +15,7 @@ use crate::{
         schedule::{Side, abba},
         shard::{Shard, ShardInfo, run_id},
     },
-    manifest::Manifest,
+    manifest::{Manifest, ScenarioInfo},
     process::ProcessGroups,
     record::IterationRecord,
     reporter::{self, Verbosity},
@@ -150,7 +150,8 @@ fn specs(options: &AbOptions) -> Result<Vec<BranchSpec>, CommandError> {
     ])
 }
 
-/// Runs the whole A/B soak.
+/// Runs the whole A/B soak: prepare both branches (every build before the
+/// first measured iteration), then [`measure`] until the gate is settled.
 pub async fn run(
     options: AbOptions,
     cancel: CancellationToken,
@@ -163,8 +164,6 @@ pub async fn run(
     std::fs::create_dir_all(&out).map_err(|e| {
         CommandError::Usage(format!("cannot create --out `{}`: {e}", out.display()))
     })?;
-    let alpha = Alpha::new(options.gate.alpha).map_err(|e| CommandError::Usage(e.to_string()))?;
-    let looks = LookSchedule::standard(alpha);
     if let Iterations::Fixed(n) = options.iterations
         && n < options.gate.min_iterations
     {
@@ -173,8 +172,6 @@ pub async fn run(
             options.gate.min_iterations
         )));
     }
-
-    // Every build finishes before the first measured iteration.
     let build = BuildSettings {
         build_cmd: options.build_cmd.clone(),
         peer_cmd: options.peer_cmd.clone(),
@@ -186,33 +183,87 @@ pub async fn run(
             "branch preparation returned fewer than two branches".into(),
         ));
     };
-    let iterations_text = match options.iterations {
+    let plan = MeasurePlan {
+        settings: &settings,
+        scenario: &scenario_info,
+        gate: &options.gate,
+        iterations: options.iterations,
+        shard: options.shard,
+        quiet: options.common.quiet || options.common.json,
+        cancel: &cancel,
+        groups: &groups,
+    };
+    measure(&plan, [baseline, treatment], &out, |judgement| {
+        judgement.settled()
+    })
+    .await
+}
+
+/// What [`measure`] needs besides the branches: fixed for a whole run (and
+/// for every step of a bisection).
+pub struct MeasurePlan<'a> {
+    /// Scenario, profile, sampling and timeouts.
+    pub settings: &'a runner::RunSettings,
+    /// The scenario as the manifest records it.
+    pub scenario: &'a ScenarioInfo,
+    /// The gate.
+    pub gate: &'a GateConfig,
+    /// Fixed, or looks at 3, 5, 8, 10 per side.
+    pub iterations: Iterations,
+    /// This run is one shard of several.
+    pub shard: Option<Shard>,
+    /// No progress lines.
+    pub quiet: bool,
+    /// Ctrl-C.
+    pub cancel: &'a CancellationToken,
+    /// Every child's process group.
+    pub groups: &'a ProcessGroups,
+}
+
+/// Runs prepared branches interleaved in ABBA blocks into `out`, judging at
+/// each look of an adaptive run and stopping once `settled` says more
+/// iterations could not change what the caller asks (the gate's outcome
+/// for `soak ab`; one metric's verdict for a bisection step); then writes
+/// the manifest and every report.
+pub async fn measure(
+    plan: &MeasurePlan<'_>,
+    [baseline, treatment]: [&PreparedBranch; 2],
+    out: &Path,
+    settled: impl Fn(&Judgement) -> bool,
+) -> Result<AbOutcome, CommandError> {
+    let (settings, cancel, groups) = (plan.settings, plan.cancel, plan.groups);
+    std::fs::create_dir_all(out).map_err(|e| {
+        CommandError::Usage(format!("cannot create --out `{}`: {e}", out.display()))
+    })?;
+    let alpha = Alpha::new(plan.gate.alpha).map_err(|e| CommandError::Usage(e.to_string()))?;
+    let looks = LookSchedule::standard(alpha);
+    let iterations_text = match plan.iterations {
         Iterations::Fixed(n) => n.to_string(),
         Iterations::Auto => "auto".into(),
     };
     let mut manifest = Manifest::start(
-        scenario_info,
-        &settings,
+        plan.scenario.clone(),
+        settings,
         vec![baseline.manifest(), treatment.manifest()],
         iterations_text,
     );
-    if let Some(shard) = options.shard {
-        let gate = serde_json::to_value(&options.gate).unwrap_or_default();
+    if let Some(shard) = plan.shard {
+        let gate = serde_json::to_value(plan.gate).unwrap_or_default();
         manifest.shard = Some(ShardInfo {
             shard,
             run_id: run_id(&manifest, shard.count, &gate),
         });
     }
-    manifest.write(&out).map_err(|e| {
+    manifest.write(out).map_err(|e| {
         CommandError::Usage(format!("cannot write to --out `{}`: {e}", out.display()))
     })?;
 
     let (events_tx, events_rx) = mpsc::unbounded_channel();
-    let planned = match options.iterations {
+    let planned = match plan.iterations {
         Iterations::Fixed(n) => n,
         Iterations::Auto => looks.cap(),
     };
-    let verbosity = if options.common.quiet || options.common.json {
+    let verbosity = if plan.quiet {
         Verbosity::Quiet
     } else {
         Verbosity::Normal
@@ -220,6 +271,7 @@ pub async fn run(
     let progress = reporter::spawn_progress(events_rx, planned, verbosity);
     let baseline_dir = out.join(Side::Baseline.name());
     let treatment_dir = out.join(Side::Treatment.name());
+    let shard = plan.shard.map(|s| s.index);
     let runs = [
         BranchRun {
             name: Side::Baseline.name(),
@@ -227,7 +279,7 @@ pub async fn run(
             peer_env: &baseline.env,
             out: &baseline_dir,
             peer_cwd: baseline.peer_cwd.as_deref(),
-            shard: options.shard.map(|s| s.index),
+            shard,
         },
         BranchRun {
             name: Side::Treatment.name(),
@@ -235,7 +287,7 @@ pub async fn run(
             peer_env: &treatment.env,
             out: &treatment_dir,
             peer_cwd: treatment.peer_cwd.as_deref(),
-            shard: options.shard.map(|s| s.index),
+            shard,
         },
     ];
     let mut records: [Vec<IterationRecord>; 2] = [Vec::new(), Vec::new()];
@@ -243,7 +295,7 @@ pub async fn run(
     let mut done = 0;
     let mut look_alpha = alpha;
     'looks: loop {
-        let target = match options.iterations {
+        let target = match plan.iterations {
             Iterations::Fixed(n) => n,
             Iterations::Auto => match looks.next_after(done) {
                 Some(look) => {
@@ -261,8 +313,7 @@ pub async fn run(
             let k = records[index].len() + 1;
             let record = loop {
                 let record =
-                    runner::run_iteration(&settings, runs[index].plan(k), &groups, &events_tx)
-                        .await;
+                    runner::run_iteration(settings, runs[index].plan(k), groups, &events_tx).await;
                 if cancel.is_cancelled() || !retries.rerun(side, k, &record, runs[index].out) {
                     break record;
                 }
@@ -273,7 +324,7 @@ pub async fn run(
                 // The scenario does not fit the peer: input, exit 2.
                 Some(f) if f.is_input_error() => {
                     manifest.interrupted = cancel.is_cancelled();
-                    let _ = manifest.write(&out);
+                    let _ = manifest.write(out);
                     return Err(CommandError::Usage(f.to_string()));
                 }
                 // Out of retries: the run stops; the reports say why (exit 3).
@@ -287,8 +338,11 @@ pub async fn run(
             interrupted: false,
             retried: retries.lines.clone(),
         };
-        let settled = judge(&records[0], &records[1], &options.gate, look).settled();
-        if cancel.is_cancelled() || matches!(options.iterations, Iterations::Fixed(_)) || settled {
+        let judgement = judge(&records[0], &records[1], plan.gate, look);
+        if cancel.is_cancelled()
+            || matches!(plan.iterations, Iterations::Fixed(_))
+            || settled(&judgement)
+        {
             break;
         }
     }
@@ -299,11 +353,11 @@ pub async fn run(
         interrupted: cancel.is_cancelled(),
         retried: retries.lines,
     };
-    let judgement = judge(&records[0], &records[1], &options.gate, judged.clone());
+    let judgement = judge(&records[0], &records[1], plan.gate, judged.clone());
     manifest.interrupted = judged.interrupted;
     manifest.judged = Some(judged);
     manifest.record_variants(&[&records[0], &records[1]]);
-    let _ = manifest.write(&out);
+    let _ = manifest.write(out);
     let labels = Labels {
         baseline: baseline.label.clone(),
         treatment: treatment.label.clone(),
@@ -314,17 +368,17 @@ pub async fn run(
         &records[0],
         &records[1],
         &labels,
-        &out,
+        out,
         manifest_json,
     );
-    let terminal = report::write_all(&out, &ab_report, &judgement).map_err(|e| {
+    let terminal = report::write_all(out, &ab_report, &judgement).map_err(|e| {
         CommandError::Infrastructure(format!(
             "cannot write the reports into `{}`: {e}",
             out.display()
         ))
     })?;
     Ok(AbOutcome {
-        out,
+        out: out.to_owned(),
         terminal,
         judgement,
     })

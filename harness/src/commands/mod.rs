@@ -2,6 +2,7 @@
 //! owns the flag parsing and turns it into these).
 
 pub mod ab;
+pub mod bisect;
 pub mod gate;
 pub mod merge;
 pub mod power;
