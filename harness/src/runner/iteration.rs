@@ -35,7 +35,7 @@ use crate::{
         self, IterationRecord, IterationStatus, SCHEMA_VERSION, SectionRecord, SectionStatus,
     },
     sampler::{
-        ContaminationCheck, MachineSample, ProcessTreeSample, ResourceSummary, RoleRoot, Sampler,
+        self, ContaminationCheck, MachineSample, ProcessTreeSample, ResourceSummary, RoleRoot,
         cpu_clock,
     },
     scenario::vars::{Builtins, Captures},
@@ -952,38 +952,24 @@ fn cpu_spent(
 }
 
 fn spawn_sampler(
-    roots: Vec<(String, u32)>,
+    roots: Vec<RoleRoot>,
     interval: Duration,
     samples: SampleLog,
-    current_section: Arc<Mutex<Option<String>>>,
+    current_section: CurrentSection,
     cancel: tokio_util::sync::CancellationToken,
 ) -> tokio::task::JoinHandle<Vec<MachineSample>> {
     tokio::spawn(async move {
-        let started = tokio::time::Instant::now();
         let mut machine = Vec::new();
-        let Ok(sampler) = Sampler::new() else {
+        // The roots are fixed for the iteration's life: the peers and the
+        // testnet are all running before sampling starts.
+        let (_roots, watched) = tokio::sync::watch::channel(roots);
+        let started = std::time::Instant::now();
+        let Ok((task, mut events)) = sampler::spawn_sampling(watched, interval, started, cancel)
+        else {
             return machine;
         };
-        let sampler = Arc::new(Mutex::new(sampler));
-        let mut ticker = tokio::time::interval(interval);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                () = cancel.cancelled() => break,
-                _ = ticker.tick() => {}
-            }
-            let elapsed = started.elapsed();
-            let sampler = sampler.clone();
-            let roots = roots.clone();
-            // Refreshing every process reads /proc: keep it off the runtime.
-            let taken = tokio::task::spawn_blocking(move || {
-                sampler
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .sample(&roots, elapsed)
-            })
-            .await;
-            let Ok((trees, whole)) = taken else { break };
+        // Each tick goes to the section running when it arrives.
+        while let Some(event) = events.recv().await {
             let section = current_section
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
@@ -991,9 +977,10 @@ fn spawn_sampler(
             samples
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
-                .extend(trees.into_iter().map(|s| (section.clone(), s)));
-            machine.push(whole);
+                .extend(event.trees.into_iter().map(|s| (section.clone(), s)));
+            machine.push(event.machine);
         }
+        let _ = task.await;
         machine
     })
 }
