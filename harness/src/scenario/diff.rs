@@ -2,7 +2,7 @@
 //!
 //! Strings are diffed as their own text, so a balance reads as the peer
 //! printed it; anything else as pretty JSON. With one hunk the diff is just
-//! the `-`/`+`/` ` lines, as DESIGN §4 shows:
+//! the `-`/`+`/` ` lines, as a broken cross-device balance reads:
 //!
 //! ```text
 //! -UCT: 99.999999999989 (1 token)
