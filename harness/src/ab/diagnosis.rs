@@ -309,13 +309,7 @@ mod tests {
     fn a_slower_section_names_the_time_and_the_counter_that_moved() {
         let baseline = vec![record(1.0, 0.0, 14), record(1.1, 0.0, 14)];
         let treatment = vec![record(3.0, 1.0, 112), record(3.1, 1.0, 112)];
-        let config = GateConfig::parse("gate.toml", DEFAULT_GATE_TOML).unwrap();
-        let settings = JudgeSettings {
-            alpha: 0.05,
-            interrupted: false,
-            retried: Vec::new(),
-        };
-        let judgement = judge(&baseline, &treatment, &config, settings);
+        let judgement = judged(&baseline, &treatment);
         let attribution = attribution_medians(&baseline, &treatment);
         assert_eq!(attribution.len(), 1);
         let section = judgement
@@ -337,6 +331,17 @@ mod tests {
                 .unwrap()
                 .starts_with("gateway +2.00 s, backoff +1.00 s")
         );
+    }
+
+    /// The default gate's judgement of two sides at alpha 0.05.
+    fn judged(baseline: &[IterationRecord], treatment: &[IterationRecord]) -> Judgement {
+        let config = GateConfig::parse("gate.toml", DEFAULT_GATE_TOML).unwrap();
+        let settings = JudgeSettings {
+            alpha: 0.05,
+            interrupted: false,
+            retried: Vec::new(),
+        };
+        judge(baseline, treatment, &config, settings)
     }
 
     /// `record(1.0, 0.0, 14)` plus a `load` enclosing `verify_proofs`, whose
@@ -363,13 +368,7 @@ mod tests {
     fn the_most_specific_counter_and_the_count_that_changed_are_named() {
         let baseline = vec![with_proofs(3000.0, 9660), with_proofs(3100.0, 9660)];
         let treatment = vec![with_proofs(10.0, 2), with_proofs(12.0, 2)];
-        let config = GateConfig::parse("gate.toml", DEFAULT_GATE_TOML).unwrap();
-        let settings = JudgeSettings {
-            alpha: 0.05,
-            interrupted: false,
-            retried: Vec::new(),
-        };
-        let judgement = judge(&baseline, &treatment, &config, settings);
+        let judgement = judged(&baseline, &treatment);
         let section = judgement
             .metrics
             .iter()
@@ -388,13 +387,7 @@ mod tests {
     #[test]
     fn an_unchanged_section_has_no_why() {
         let runs = vec![record(1.0, 0.0, 14), record(1.0, 0.0, 14)];
-        let config = GateConfig::parse("gate.toml", DEFAULT_GATE_TOML).unwrap();
-        let settings = JudgeSettings {
-            alpha: 0.05,
-            interrupted: false,
-            retried: Vec::new(),
-        };
-        let judgement = judge(&runs, &runs, &config, settings);
+        let judgement = judged(&runs, &runs);
         let attribution = attribution_medians(&runs, &runs);
         let section = judgement
             .metrics
