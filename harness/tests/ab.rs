@@ -13,7 +13,7 @@ use std::{
 };
 
 use serde_json::Value;
-use support::{fixture, scenario, soak_in, text, workspace_binaries};
+use support::{fixture, git_in, scenario, soak_in, text, workspace_binaries};
 
 fn smoke() -> String {
     scenario("smoke.toml").display().to_string()
@@ -415,18 +415,7 @@ fn soak_gate_refuses_too_few_iterations_and_survives_odd_manifests() {
 #[test]
 fn git_refs_are_built_in_worktrees_and_the_slower_commit_is_a_regression() {
     let repo = tempfile::tempdir().unwrap();
-    let git = |args: &[&str]| {
-        let status = Command::new("git")
-            .args(args)
-            .current_dir(repo.path())
-            .env("GIT_AUTHOR_NAME", "t")
-            .env("GIT_AUTHOR_EMAIL", "t@example.invalid")
-            .env("GIT_COMMITTER_NAME", "t")
-            .env("GIT_COMMITTER_EMAIL", "t@example.invalid")
-            .status()
-            .unwrap();
-        assert!(status.success(), "git {args:?}");
-    };
+    let git = |args: &[&str]| git_in(repo.path(), args);
     git(&["init", "-q"]);
     // A tiny peer whose only difference between commits is a known delay.
     let peer = |delay: &str| {
@@ -707,7 +696,11 @@ fn fan_out_against_a_rate_limited_gateway_shows_its_backoff_where_it_is_slower()
     let out = dir.path().join("fanout");
     let env = ["SPHERE_FANOUT=1", "SPHERE_FANOUT=8"];
     let output = real_ab(&out, "quick", "10", env, &["--iterations", "3", "--perf"]);
-    assert!(matches!(output.status.code(), Some(0 | 1)), "{}", text(&output));
+    assert!(
+        matches!(output.status.code(), Some(0 | 1)),
+        "{}",
+        text(&output)
+    );
     let verdict = verdict(&out);
     let regressed: Vec<String> = verdict["metrics"]
         .as_array()
@@ -718,7 +711,10 @@ fn fan_out_against_a_rate_limited_gateway_shows_its_backoff_where_it_is_slower()
         .filter(|m| m.starts_with('§'))
         .map(|m| m.split(' ').next().unwrap_or_default().to_owned())
         .collect();
-    assert!(!regressed.is_empty(), "fan-out 8 should be slower somewhere: {verdict}");
+    assert!(
+        !regressed.is_empty(),
+        "fan-out 8 should be slower somewhere: {verdict}"
+    );
     // Backoff after 429s is part of where the slower sections' time went.
     let tsv = std::fs::read_to_string(out.join("attribution-compare.tsv")).unwrap();
     let backoff: f64 = tsv

@@ -3,26 +3,15 @@
 
 mod support;
 
-use std::{path::Path, process::Command};
+use std::path::Path;
 
 use serde_json::Value;
-use support::{fixture, scenario, soak_in, text};
+use support::{fixture, git_in, scenario, soak_in, text};
 
-/// A repository of `commits` commits, each a peer whose faucet takes
-/// 0.1 s, from commit `slow_from` on 0.3 s. Returns its path.
+/// Makes `dir` a repository of `commits` commits, each a peer whose
+/// faucet takes 0.1 s, from commit `slow_from` on 0.3 s.
 fn chain(dir: &Path, commits: usize, slow_from: usize) {
-    let git = |args: &[&str]| {
-        let status = Command::new("git")
-            .args(args)
-            .current_dir(dir)
-            .env("GIT_AUTHOR_NAME", "t")
-            .env("GIT_AUTHOR_EMAIL", "t@example.invalid")
-            .env("GIT_COMMITTER_NAME", "t")
-            .env("GIT_COMMITTER_EMAIL", "t@example.invalid")
-            .status()
-            .unwrap();
-        assert!(status.success(), "git {args:?}");
-    };
+    let git = |args: &[&str]| git_in(dir, args);
     git(&["init", "-q"]);
     for k in 1..=commits {
         let delay = if k >= slow_from { "0.3" } else { "0.1" };

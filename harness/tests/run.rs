@@ -358,28 +358,37 @@ fn a_malformed_scenario_is_one_line_with_its_location_and_exit_2() {
     );
 }
 
+/// `soak run` of the default scenario at 0 active bundles on the
+/// workspace's own peer and testnet, with `extra` flags.
+fn real_run(out: &Path, extra: &[&str]) -> Output {
+    let (peer, testnet) = workspace_binaries();
+    let mut args = vec![
+        "run",
+        "--set",
+        "bundles=0",
+        "--peer-cmd",
+        &peer,
+        "--testnet-cmd",
+        &testnet,
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    soak(&args, &[])
+}
+
 #[test]
 fn the_tombstone_overwrite_bug_fails_its_assertion_with_the_diff_and_exit_1() {
-    let (peer, testnet) = workspace_binaries();
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("run");
-    let output = soak(
+    let output = real_run(
+        &out,
         &[
-            "run",
             "--profile",
             "ci",
-            "--set",
-            "bundles=0",
-            "--peer-cmd",
-            &peer,
-            "--testnet-cmd",
-            &testnet,
             "--peer-env",
             "SPHERE_TOMBSTONE_MERGE=overwrite",
-            "--out",
-            out.to_str().unwrap(),
         ],
-        &[],
     );
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
     let text = stderr(&output);
@@ -418,24 +427,9 @@ fn the_tombstone_overwrite_bug_fails_its_assertion_with_the_diff_and_exit_1() {
 
 #[test]
 fn with_perf_each_peers_section_time_is_split_by_what_it_waited_on() {
-    let (peer, testnet) = workspace_binaries();
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("run");
-    let output = soak(
-        &[
-            "run",
-            "--set",
-            "bundles=0",
-            "--perf",
-            "--peer-cmd",
-            &peer,
-            "--testnet-cmd",
-            &testnet,
-            "--out",
-            out.to_str().unwrap(),
-        ],
-        &[],
-    );
+    let output = real_run(&out, &["--perf"]);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let tsv = std::fs::read_to_string(out.join("run-1/attribution.tsv")).unwrap();
     let mut lines = tsv.lines();

@@ -5,7 +5,10 @@
 
 mod support;
 
-use std::{path::Path, process::Output};
+use std::{
+    path::{Path, PathBuf},
+    process::Output,
+};
 
 use serde_json::Value;
 use support::{fixture, scenario, soak_in, text};
@@ -43,6 +46,19 @@ fn shard(out: &Path, shard: &str, treatment_env: &str, iterations: &str) -> Outp
     )
 }
 
+/// Shards 1/2 and 2/2 of one run into `dir/s1` and `dir/s2`, each of
+/// which must measure (exit 0).
+fn two_shards(dir: &Path, treatment_env: &str) -> (PathBuf, PathBuf) {
+    let (s1, s2) = (dir.join("s1"), dir.join("s2"));
+    for (out, index) in [(&s1, "1/2"), (&s2, "2/2")] {
+        let run = shard(out, index, treatment_env, "3");
+        // A shard measures; judging is the merge's.
+        assert_eq!(run.status.code(), Some(0), "{}", text(&run));
+        assert!(text(&run).contains(&format!("shard {index} measured")));
+    }
+    (s1, s2)
+}
+
 fn merge(dirs: &[&Path], out: &Path) -> Output {
     let mut args = vec!["merge"];
     args.extend(dirs.iter().map(|d| d.to_str().unwrap()));
@@ -57,17 +73,8 @@ fn json(path: &Path) -> Value {
 #[test]
 fn shards_merge_into_one_run_judged_per_shard_and_rejudged_identically() {
     let dir = tempfile::tempdir().unwrap();
-    let (s1, s2, merged) = (
-        dir.path().join("s1"),
-        dir.path().join("s2"),
-        dir.path().join("m"),
-    );
-    for (out, index) in [(&s1, "1/2"), (&s2, "2/2")] {
-        let run = shard(out, index, "FAKE_PEER_DELAY_S=0.1", "3");
-        // A shard measures; judging is the merge's.
-        assert_eq!(run.status.code(), Some(0), "{}", text(&run));
-        assert!(text(&run).contains(&format!("shard {index} measured")));
-    }
+    let (s1, s2) = two_shards(dir.path(), "FAKE_PEER_DELAY_S=0.1");
+    let merged = dir.path().join("m");
     let (m1, m2) = (
         json(&s1.join("manifest.json")),
         json(&s2.join("manifest.json")),
@@ -112,15 +119,8 @@ fn shards_merge_into_one_run_judged_per_shard_and_rejudged_identically() {
 #[test]
 fn a_slower_treatment_fails_the_merged_gate() {
     let dir = tempfile::tempdir().unwrap();
-    let (s1, s2, merged) = (
-        dir.path().join("s1"),
-        dir.path().join("s2"),
-        dir.path().join("m"),
-    );
-    for (out, index) in [(&s1, "1/2"), (&s2, "2/2")] {
-        let run = shard(out, index, "FAKE_PEER_DELAY_S=0.3", "3");
-        assert_eq!(run.status.code(), Some(0), "{}", text(&run));
-    }
+    let (s1, s2) = two_shards(dir.path(), "FAKE_PEER_DELAY_S=0.3");
+    let merged = dir.path().join("m");
     let output = merge(&[&s1, &s2], &merged);
     assert_eq!(output.status.code(), Some(1), "{}", text(&output));
     assert!(text(&output).contains("GATE FAIL"), "{}", text(&output));
