@@ -27,10 +27,6 @@ use crate::netmodel::{Admission, ServiceGate};
 /// The header a client sets to get its own token bucket.
 pub const CLIENT_HEADER: &str = "x-sphere-client";
 
-/// The precise wait, in milliseconds, next to the whole-second `Retry-After`:
-/// at a time scale of 0.1 a 40 ms wait would otherwise round up to 1 s.
-pub const RETRY_AFTER_MS_HEADER: &str = "retry-after-ms";
-
 /// Paths that bypass the model: observing the testnet must not perturb it.
 const EXEMPT_PATHS: &[&str] = &["/metrics"];
 
@@ -146,6 +142,11 @@ fn client_key(request: &Request<Body>, peer: SocketAddr) -> String {
         .unwrap_or_else(|| format!("ip:{}", peer.ip()))
 }
 
+/// A 429 as a public gateway sends it: the standard `Retry-After` in whole
+/// seconds (at least one), rounded up from the bucket's own wait. There is
+/// no exact-milliseconds header, so a client cannot come back sooner than a
+/// real service would let it; the body names the exact wait for people
+/// reading logs.
 fn too_many_requests(retry_after: Duration) -> Response<Body> {
     let millis = retry_after.as_millis().max(1);
     let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
@@ -155,7 +156,6 @@ fn too_many_requests(retry_after: Duration) -> Response<Body> {
     );
     let headers = response.headers_mut();
     headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
-    headers.insert(RETRY_AFTER_MS_HEADER, HeaderValue::from(millis as u64));
     response
 }
 

@@ -192,6 +192,7 @@ async fn an_aggregator_that_never_answers_exhausts_the_policy() {
         max_attempts: 3,
         base: Duration::from_millis(1),
         max: Duration::from_millis(4),
+        server_second: Duration::from_millis(1),
     };
     let client =
         AggregatorClient::with_policy(&net.endpoints().aggregator, "test-peer", policy).unwrap();
@@ -284,6 +285,7 @@ async fn exhausted_pins_name_the_root_and_the_last_answer() {
         max_attempts: 3,
         base: Duration::from_millis(1),
         max: Duration::from_millis(4),
+        server_second: Duration::from_millis(1),
     };
     let client =
         GatewayClient::with_policy(&net.endpoints().gateway, "p", &timers(0.01), policy).unwrap();

@@ -379,6 +379,7 @@ mod tests {
             max_attempts: 3,
             base: Duration::from_millis(1),
             max: Duration::from_millis(2),
+            server_second: Duration::from_millis(1),
         };
         let client =
             AggregatorClient::with_policy(&format!("http://127.0.0.1:{port}"), "t", policy)

@@ -5,14 +5,26 @@
 //! often and how long to wait; [`retry_delay`] is the pure schedule: an
 //! exponential backoff from [`RetryPolicy::base`] doubling up to
 //! [`RetryPolicy::max`], never shorter than what the server asked for with
-//! `retry-after-ms` or `Retry-After` ([`server_hint`]). The schedule is
+//! the standard `Retry-After` ([`server_hint`]). The schedule is
 //! deterministic (no jitter), so two runs of a soak wait alike.
+//!
+//! `Retry-After` counts whole seconds, which is all a public IPFS gateway
+//! or JSON-RPC service sends: a refused request waits at least a second,
+//! however soon the server's token bucket would have let it in. That second
+//! is the SDK's own, scaled like its other timers
+//! ([`RetryPolicy::server_second`]), so a soak at `SPHERE_TIME_SCALE` 0.1
+//! keeps the shape of one at 1. No non-standard exact-wait header is read.
 //!
 //! ```
 //! use std::time::Duration;
 //! use sphere_sdk::transport::retry::{RetryPolicy, retry_delay};
 //!
-//! let policy = RetryPolicy { max_attempts: 12, base: Duration::from_millis(200), max: Duration::from_secs(5) };
+//! let policy = RetryPolicy {
+//!     max_attempts: 12,
+//!     base: Duration::from_millis(200),
+//!     max: Duration::from_secs(5),
+//!     server_second: Duration::from_secs(1),
+//! };
 //! assert_eq!(retry_delay(1, &policy, None), Duration::from_millis(200));
 //! assert_eq!(retry_delay(3, &policy, None), Duration::from_millis(800));
 //! assert_eq!(retry_delay(1, &policy, Some(Duration::from_secs(1))), Duration::from_secs(1));
@@ -35,10 +47,6 @@ use crate::perf;
 /// The header that gives each client its own rate-limit bucket.
 pub const CLIENT_HEADER: &str = "x-sphere-client";
 
-/// The testnet's exact wait, in milliseconds, next to the whole-second
-/// `Retry-After`.
-pub const RETRY_AFTER_MS_HEADER: &str = "retry-after-ms";
-
 /// The longest wait a server's hint can impose; a bogus `Retry-After` of an
 /// hour must not stall a wallet.
 pub const MAX_SERVER_HINT: Duration = Duration::from_secs(60);
@@ -57,6 +65,9 @@ pub struct RetryPolicy {
     pub base: Duration,
     /// Longest wait of the doubling backoff.
     pub max: Duration,
+    /// How long one second of a server's `Retry-After` lasts for this SDK:
+    /// one second scaled by its time scale.
+    pub server_second: Duration,
 }
 
 impl RetryPolicy {
@@ -64,12 +75,14 @@ impl RetryPolicy {
     pub const DEFAULT_ATTEMPTS: u32 = 12;
 
     /// The SDK's policy: [`Timers::retry_backoff`] doubling up to
-    /// [`Timers::retry_backoff_max`], [`RetryPolicy::DEFAULT_ATTEMPTS`] attempts.
+    /// [`Timers::retry_backoff_max`], [`RetryPolicy::DEFAULT_ATTEMPTS`] attempts,
+    /// and a server's second scaled as the timers are.
     pub fn from_timers(timers: &Timers) -> RetryPolicy {
         RetryPolicy {
             max_attempts: Self::DEFAULT_ATTEMPTS,
             base: timers.retry_backoff(),
             max: timers.retry_backoff_max(),
+            server_second: timers.scaled(1_000),
         }
     }
 
@@ -96,15 +109,19 @@ pub fn retry_delay(attempt: u32, policy: &RetryPolicy, server_hint: Option<Durat
     }
 }
 
-/// The wait a refusal asks for: `retry-after-ms` (exact milliseconds) if
-/// present and readable, else `Retry-After` in whole seconds. The HTTP-date
-/// form of `Retry-After` is not understood and gives `None`.
-pub fn server_hint(headers: &HeaderMap) -> Option<Duration> {
-    let number =
-        |name: &str| -> Option<u64> { headers.get(name)?.to_str().ok()?.trim().parse().ok() };
-    number(RETRY_AFTER_MS_HEADER)
-        .map(Duration::from_millis)
-        .or_else(|| number(RETRY_AFTER.as_str()).map(Duration::from_secs))
+/// The wait a refusal asks for: `Retry-After` in whole seconds, each
+/// `second` long (see [`RetryPolicy::server_second`]). The HTTP-date form
+/// of `Retry-After` is not understood and gives `None`; so does a number
+/// too large to hold (the cap in [`retry_delay`] applies to the rest).
+pub fn server_hint(headers: &HeaderMap, second: Duration) -> Option<Duration> {
+    let seconds: u32 = headers
+        .get(RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    Some(second.saturating_mul(seconds))
 }
 
 /// Why a service client could not be built.
@@ -274,12 +291,12 @@ pub(crate) async fn send_with_retry(
                 perf::incr(counters.rate_limited);
                 (
                     LastAnswer::Status(answer.status),
-                    server_hint(&answer.headers),
+                    server_hint(&answer.headers, policy.server_second),
                 )
             }
             Ok(answer) if answer.status.is_server_error() && retry_5xx(&answer) => (
                 LastAnswer::Status(answer.status),
-                server_hint(&answer.headers),
+                server_hint(&answer.headers, policy.server_second),
             ),
             Ok(answer) => return Ok(answer),
             Err(error) if error.is_builder() => {
@@ -337,6 +354,7 @@ mod tests {
             max_attempts: 12,
             base: Duration::from_millis(200),
             max: Duration::from_secs(5),
+            server_second: Duration::from_secs(1),
         }
     }
 
@@ -378,6 +396,7 @@ mod tests {
         let p = RetryPolicy::from_timers(&Timers::new(0.1).unwrap());
         assert_eq!(p.base, Duration::from_millis(20));
         assert_eq!(p.max, Duration::from_millis(500));
+        assert_eq!(p.server_second, Duration::from_millis(100));
         assert_eq!(p.max_attempts, RetryPolicy::DEFAULT_ATTEMPTS);
     }
 
@@ -390,16 +409,24 @@ mod tests {
     }
 
     #[test]
-    fn hint_prefers_exact_milliseconds_over_seconds() {
-        let both = headers(&[("retry-after", "1"), ("retry-after-ms", "40")]);
-        assert_eq!(server_hint(&both), Some(Duration::from_millis(40)));
+    fn hint_is_whole_seconds_of_the_sdks_time() {
+        let second = Duration::from_secs(1);
         let seconds = headers(&[("retry-after", " 3 ")]);
-        assert_eq!(server_hint(&seconds), Some(Duration::from_secs(3)));
-        let bad_ms = headers(&[("retry-after", "2"), ("retry-after-ms", "soon")]);
-        assert_eq!(server_hint(&bad_ms), Some(Duration::from_secs(2)));
+        assert_eq!(server_hint(&seconds, second), Some(Duration::from_secs(3)));
+        // At time scale 0.1 a server's second lasts 100 ms.
+        let scaled = Duration::from_millis(100);
+        assert_eq!(
+            server_hint(&seconds, scaled),
+            Some(Duration::from_millis(300))
+        );
+        // A non-standard exact header is not read: a public gateway sends none.
+        let exact = headers(&[("retry-after", "1"), ("retry-after-ms", "40")]);
+        assert_eq!(server_hint(&exact, second), Some(second));
+        let only_exact = headers(&[("retry-after-ms", "40")]);
+        assert_eq!(server_hint(&only_exact, second), None);
         let date = headers(&[("retry-after", "Wed, 21 Oct 2015 07:28:00 GMT")]);
-        assert_eq!(server_hint(&date), None);
-        assert_eq!(server_hint(&HeaderMap::new()), None);
+        assert_eq!(server_hint(&date, second), None);
+        assert_eq!(server_hint(&HeaderMap::new(), second), None);
     }
 
     #[test]
