@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::counters::{ALL_ROLES, SectionCounters};
 use crate::record::SectionRecord;
+use crate::scenario::SectionId;
 
 /// What a stretch of a peer's wall time was spent on, in allocation order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -86,8 +87,8 @@ impl Category {
 /// One peer's wall time in one section, split by [`Category`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SectionAttribution {
-    /// The section's id without the `§` (`C.2`).
-    pub section: String,
+    /// The section.
+    pub section: SectionId,
     /// The peer's role.
     pub role: String,
     /// The section's wall time, seconds.
@@ -154,7 +155,7 @@ pub fn attribute_sections(
         let Some(wall_s) = section.seconds else {
             continue;
         };
-        let label = format!("§{}", section.id);
+        let label = section.id.to_string();
         for role in &peers {
             let waited = |counter: &str| {
                 counters
@@ -187,7 +188,7 @@ pub fn attribution_tsv(rows: &[SectionAttribution]) -> Vec<u8> {
     }
     out.push('\n');
     for row in rows {
-        let _ = write!(out, "§{}\t{}\t{:.3}", row.section, row.role, row.wall_s);
+        let _ = write!(out, "{}\t{}\t{:.3}", row.section, row.role, row.wall_s);
         for category in Category::ALL {
             let _ = write!(out, "\t{:.3}", row.seconds(category));
         }

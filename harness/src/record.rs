@@ -14,6 +14,7 @@ use serde_json::Value;
 use crate::{
     counters::SectionCounters,
     sampler::{Contamination, ProcessTreeSample, ResourceSummary},
+    scenario::SectionId,
     scenario::assertions::AssertionOutcome,
 };
 
@@ -49,8 +50,8 @@ impl SectionStatus {
 /// One section of one iteration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SectionRecord {
-    /// Section id without the `§` (e.g. `C.2`).
-    pub id: String,
+    /// The section (stored as `C.2`, without the `§`).
+    pub id: SectionId,
     /// Its title.
     pub title: String,
     /// Wall time from the first request sent to the last response received.
@@ -164,7 +165,7 @@ pub fn totals_tsv(record: &IterationRecord) -> Vec<u8> {
             .unwrap_or_default();
         let _ = write!(
             out,
-            "§{}\t{}\t{}\t{}",
+            "{}\t{}\t{}\t{}",
             section.id,
             section.title,
             seconds,
@@ -225,7 +226,7 @@ fn status_word(status: &IterationStatus) -> &'static str {
 }
 
 /// `samples.tsv`: elapsed, section, role, pid count, rss bytes, cpu %.
-pub fn samples_tsv(samples: &[(Option<String>, ProcessTreeSample)]) -> Vec<u8> {
+pub fn samples_tsv(samples: &[(Option<SectionId>, ProcessTreeSample)]) -> Vec<u8> {
     let mut out = b"elapsed_s\tsection\trole\tpid_count\trss_bytes\tcpu_pct\n".to_vec();
     for (section, sample) in samples {
         let _ = writeln!(
@@ -233,8 +234,8 @@ pub fn samples_tsv(samples: &[(Option<String>, ProcessTreeSample)]) -> Vec<u8> {
             "{:.3}\t{}\t{}\t{}\t{}\t{:.1}",
             sample.elapsed.as_secs_f64(),
             section
-                .as_deref()
-                .map(|s| format!("§{s}"))
+                .as_ref()
+                .map(ToString::to_string)
                 .unwrap_or_default(),
             sample.role,
             sample.pid_count,

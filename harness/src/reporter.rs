@@ -104,7 +104,7 @@ pub fn section_table(records: &[IterationRecord]) -> String {
     let width = first
         .sections
         .iter()
-        .map(|s| s.id.len() + s.title.len() + 2)
+        .map(|s| s.id.as_str().len() + s.title.len() + 2)
         .max()
         .unwrap_or(10)
         .max(12);
@@ -122,7 +122,7 @@ pub fn section_table(records: &[IterationRecord]) -> String {
             .into_iter()
             .find(|w| statuses.contains(w))
             .unwrap_or("-");
-        let label = format!("§{} {}", section.id, section.title);
+        let label = format!("{} {}", section.id, section.title);
         let shown = median(&mut seconds)
             .map(|s| format!("{s:.2}"))
             .unwrap_or_else(|| "-".into());

@@ -18,14 +18,15 @@ use crate::{
     attribution::Category,
     counters::RUN_TOTAL,
     record::{IterationRecord, IterationStatus},
+    scenario::SectionId,
     stats::median,
 };
 
 /// One peer's time in one section, split by category, medians per branch.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AttributionMedians {
-    /// The section's id without the `§`.
-    pub section: String,
+    /// The section.
+    pub section: SectionId,
     /// The peer.
     pub role: String,
     /// Median wall time, baseline and treatment.
@@ -35,7 +36,7 @@ pub struct AttributionMedians {
     pub parts: Vec<(Category, f64, f64)>,
 }
 
-type Key = (usize, String, String);
+type Key = (usize, SectionId, String);
 
 /// Per (section order, section id, role): wall times and per-category
 /// seconds over one branch's complete iterations.
@@ -112,7 +113,7 @@ pub fn why(
     attribution: &[AttributionMedians],
 ) -> Option<String> {
     let section_id = match (&id.kind, &id.section) {
-        (MetricKind::SectionTime, Some(SectionRef::Scenario { id, .. })) => Some(id.as_str()),
+        (MetricKind::SectionTime, Some(SectionRef::Scenario { id, .. })) => Some(id),
         (MetricKind::TotalTime, _) => None,
         _ => return None,
     };
@@ -133,12 +134,15 @@ pub fn why(
 /// first. "Other" is never named: it is the residue (idle, waiting on the
 /// other peer, or runnable but without a core on a busy machine), not a
 /// cause.
-fn category_deltas(section: Option<&str>, attribution: &[AttributionMedians]) -> Option<String> {
+fn category_deltas(
+    section: Option<&SectionId>,
+    attribution: &[AttributionMedians],
+) -> Option<String> {
     let mut deltas: BTreeMap<Category, f64> = BTreeMap::new();
     let mut any = false;
     for row in attribution
         .iter()
-        .filter(|r| section.is_none_or(|s| r.section == s))
+        .filter(|r| section.is_none_or(|s| r.section == *s))
     {
         any = true;
         for (category, b, t) in row.parts.iter().filter(|p| p.0 != Category::Other) {
@@ -164,7 +168,7 @@ fn category_deltas(section: Option<&str>, attribution: &[AttributionMedians]) ->
 }
 
 /// "peer2 CPU +1.10 s": the role whose CPU-seconds moved most.
-fn cpu_delta(section: Option<&str>, judgement: &Judgement) -> Option<String> {
+fn cpu_delta(section: Option<&SectionId>, judgement: &Judgement) -> Option<String> {
     let kind = if section.is_some() {
         MetricKind::SectionCpu
     } else {
@@ -184,7 +188,7 @@ fn cpu_delta(section: Option<&str>, judgement: &Judgement) -> Option<String> {
         .map(|(role, delta)| format!("{role} CPU {}", signed_seconds(delta)))
 }
 
-fn in_section(id: &MetricId, section: Option<&str>) -> bool {
+fn in_section(id: &MetricId, section: Option<&SectionId>) -> bool {
     match (section, &id.section) {
         (Some(s), Some(SectionRef::Scenario { id, .. })) => id == s,
         (None, None) => true,
@@ -202,7 +206,7 @@ fn in_section(id: &MetricId, section: Option<&str>) -> bool {
 /// moves at least as much as its child; among the counters that moved at
 /// least 80 % as much as the largest, the one with the least baseline time
 /// is named, being the most specific.
-fn counter_delta(section: Option<&str>, judgement: &Judgement) -> Option<String> {
+fn counter_delta(section: Option<&SectionId>, judgement: &Judgement) -> Option<String> {
     let medians = |kind: MetricKind, counter: &str| {
         judgement
             .metrics
@@ -292,7 +296,7 @@ mod tests {
             max_ms: 10.0,
         });
         record.attribution = vec![SectionAttribution {
-            section: "C.2".into(),
+            section: SectionId("C.2".into()),
             role: "peer1".into(),
             wall_s: wall,
             parts: split(wall, |c| match c {
@@ -374,7 +378,7 @@ mod tests {
             .iter()
             .find(|m| m.id.kind == MetricKind::SectionTime)
             .unwrap();
-        let why = super::counter_delta(Some("C.2"), &judgement).unwrap();
+        let why = super::counter_delta(Some(&SectionId("C.2".into())), &judgement).unwrap();
         assert_eq!(
             why,
             "verify_proofs -3039 ms (4 → 4 calls), verify_proofs.verify 9660 → 2 calls"

@@ -10,7 +10,10 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::record::{IterationRecord, IterationStatus, SectionStatus};
+use crate::{
+    record::{IterationRecord, IterationStatus, SectionStatus},
+    scenario::SectionId,
+};
 
 /// What kind of quantity a metric is; decides its noise band and unit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -44,8 +47,8 @@ pub enum SectionRef {
     /// A section of the scenario: its id as the scenario writes it (`C.2`)
     /// and its title.
     Scenario {
-        /// The scenario's id, without the `§`.
-        id: String,
+        /// The scenario's id.
+        id: SectionId,
         /// The section's title.
         title: String,
     },
@@ -58,7 +61,7 @@ impl SectionRef {
     /// `§C.2`, or the span's label (`(run total)`).
     pub fn label(&self) -> String {
         match self {
-            SectionRef::Scenario { id, .. } => format!("§{id}"),
+            SectionRef::Scenario { id, .. } => id.to_string(),
             SectionRef::Span(label) => label.clone(),
         }
     }
@@ -235,7 +238,7 @@ pub fn extract_blocked(records: &[IterationRecord]) -> BTreeMap<MetricId, Blocke
                 .sections
                 .iter()
                 .enumerate()
-                .find(|(_, s)| row.section.strip_prefix('§') == Some(s.id.as_str()));
+                .find(|(_, s)| row.section == s.id.to_string());
             let (order, section) = match found {
                 Some((order, s)) => (
                     order,

@@ -181,7 +181,7 @@ fn attribution_rows(medians: &[AttributionMedians]) -> Vec<AttributionRow> {
     medians
         .iter()
         .map(|m| AttributionRow {
-            section: format!("§{}", m.section),
+            section: m.section.to_string(),
             role: m.role.clone(),
             baseline_wall_s: m.wall.0,
             treatment_wall_s: m.wall.1,

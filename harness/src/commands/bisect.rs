@@ -33,6 +33,7 @@ use crate::{
         metrics::{MetricKind, SectionRef},
     },
     process::ProcessGroups,
+    scenario::SectionId,
     stats::{Verdict, assertion_regressed},
 };
 
@@ -290,11 +291,11 @@ impl Bisection<'_> {
 fn call(judgement: &Judgement, target: &Target) -> Result<(Call, String), CommandError> {
     match target {
         Target::Metric(name) => {
-            let wanted = name.trim().trim_start_matches('§');
+            let wanted = SectionId::parse_label(name);
             let found = judgement.metrics.iter().find(|m| {
                 m.metric == name.trim()
                     || (m.id.kind == MetricKind::SectionTime
-                        && matches!(&m.id.section, Some(SectionRef::Scenario { id, .. }) if id == wanted))
+                        && matches!(&m.id.section, Some(SectionRef::Scenario { id, .. }) if *id == wanted))
             });
             let Some(metric) = found else {
                 let known: Vec<&str> = judgement
@@ -359,15 +360,12 @@ fn check_section(
     let Target::Metric(name) = target else {
         return Ok(());
     };
-    let Some(rest) = name.trim().strip_prefix('§') else {
+    if !name.trim().starts_with('§') {
         return Ok(());
-    };
-    let id = rest.split_whitespace().next().unwrap_or_default();
-    if scenario
-        .sections
-        .iter()
-        .any(|s| s.id.to_string().trim_start_matches('§') == id)
-    {
+    }
+    // `§C.2` or the full name `§C.2 Bob pays`.
+    let id = SectionId::parse_label(name.split_whitespace().next().unwrap_or_default());
+    if scenario.sections.iter().any(|s| s.id == id) {
         return Ok(());
     }
     let known: Vec<String> = scenario.sections.iter().map(|s| s.id.to_string()).collect();

@@ -38,7 +38,10 @@ use crate::{
         self, ContaminationCheck, MachineSample, ProcessTreeSample, ResourceSummary, RoleRoot,
         cpu_clock,
     },
-    scenario::vars::{Builtins, Captures},
+    scenario::{
+        SectionId,
+        vars::{Builtins, Captures},
+    },
     script_log::{LogSink, Redactor},
 };
 
@@ -60,7 +63,7 @@ pub struct IterationPlan<'a> {
     pub shard: Option<u32>,
 }
 
-type SampleLog = Arc<Mutex<Vec<(Option<String>, ProcessTreeSample)>>>;
+type SampleLog = Arc<Mutex<Vec<(Option<SectionId>, ProcessTreeSample)>>>;
 
 /// How long a peer may take to exit after `shutdown`, and the testnet after
 /// SIGTERM, before its process group is killed.
@@ -76,7 +79,7 @@ const TESTNET_PROBE: Duration = Duration::from_secs(2);
 
 /// Where the iteration is, for the sampler's section tags and for the
 /// failure's "during §C.2".
-type CurrentSection = Arc<Mutex<Option<String>>>;
+type CurrentSection = Arc<Mutex<Option<SectionId>>>;
 
 /// What an iteration shares between its stages: fixed for its whole life.
 struct Iteration<'a> {
@@ -179,7 +182,7 @@ fn fresh_record(settings: &RunSettings, plan: &IterationPlan<'_>) -> IterationRe
             .sections
             .iter()
             .map(|s| SectionRecord {
-                id: s.id.to_string().trim_start_matches('§').to_owned(),
+                id: s.id.clone(),
                 title: s.title.clone(),
                 seconds: None,
                 status: SectionStatus::NotRun,
@@ -215,7 +218,7 @@ fn summarise(
     settings: &RunSettings,
     record: &mut IterationRecord,
     collected: Collected,
-) -> Vec<(Option<String>, ProcessTreeSample)> {
+) -> Vec<(Option<SectionId>, ProcessTreeSample)> {
     let time_scale = record
         .testnet_metrics
         .as_ref()
@@ -244,7 +247,7 @@ fn summarise(
         .iter()
         .filter_map(|s| {
             Some(SectionSpan {
-                section: format!("§{}", s.id),
+                section: s.id.to_string(),
                 start: s.started_at?,
                 end: s.ended_at?,
             })
@@ -548,8 +551,7 @@ impl Iteration<'_> {
                 id: id.clone(),
                 title: section.title.clone(),
             });
-            *current_section.lock().unwrap_or_else(|p| p.into_inner()) =
-                Some(id.trim_start_matches('§').to_owned());
+            *current_section.lock().unwrap_or_else(|p| p.into_inner()) = Some(section.id.clone());
             let counters_before = read_counters(&counted).await;
             let cpu_before = cpu_now(&roots).await;
             let started_at = chrono::Utc::now();
@@ -584,7 +586,7 @@ impl Iteration<'_> {
             for (role, before) in counters_before {
                 if let Some(after) = counters_after.remove(&role) {
                     reads.push(BoundaryRead {
-                        section: format!("§{}", record.sections[index].id),
+                        section: record.sections[index].id.to_string(),
                         role,
                         before,
                         after,
@@ -903,12 +905,12 @@ async fn read_counters(peers: &[(&str, &PeerConnection)]) -> BTreeMap<String, Cu
 /// The largest RSS of each role's tree among the samples tagged with
 /// `section` (an id without the `§`).
 fn peak_rss(
-    samples: &[(Option<String>, ProcessTreeSample)],
-    section: &str,
+    samples: &[(Option<SectionId>, ProcessTreeSample)],
+    section: &SectionId,
 ) -> BTreeMap<String, u64> {
     let mut peaks: BTreeMap<String, u64> = BTreeMap::new();
     for (tag, sample) in samples {
-        if tag.as_deref() == Some(section) && sample.pid_count > 0 {
+        if tag.as_ref() == Some(section) && sample.pid_count > 0 {
             let peak = peaks.entry(sample.role.clone()).or_default();
             *peak = (*peak).max(sample.rss_bytes);
         }
@@ -988,7 +990,7 @@ fn spawn_sampler(
 fn write_files(
     dir: &Path,
     record: &IterationRecord,
-    samples: &[(Option<String>, ProcessTreeSample)],
+    samples: &[(Option<SectionId>, ProcessTreeSample)],
 ) {
     let results = [
         std::fs::write(dir.join("totals.tsv"), record::totals_tsv(record)),
@@ -1028,7 +1030,7 @@ mod tests {
             rss_bytes: rss,
             cpu_pct: 0.0,
         };
-        let tagged = |tag: Option<&str>, s| (tag.map(str::to_owned), s);
+        let tagged = |tag: Option<&str>, s| (tag.map(SectionId::from), s);
         let samples = vec![
             tagged(None, sample("peer1", 1, 9_000)),
             tagged(Some("C.2"), sample("peer1", 1, 100)),
@@ -1038,8 +1040,8 @@ mod tests {
             tagged(Some("C.2"), sample("testnet", 0, 0)),
             tagged(Some("D.4"), sample("peer1", 1, 700)),
         ];
-        let peaks = peak_rss(&samples, "C.2");
+        let peaks = peak_rss(&samples, &"C.2".into());
         assert_eq!(peaks, [("peer1".into(), 300), ("peer2".into(), 50)].into());
-        assert!(peak_rss(&samples, "E").is_empty());
+        assert!(peak_rss(&samples, &"E".into()).is_empty());
     }
 }

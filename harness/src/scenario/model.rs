@@ -8,7 +8,7 @@
 
 use std::{collections::BTreeMap, fmt, path::PathBuf, time::Duration};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{
@@ -100,14 +100,30 @@ pub struct PeerSpec {
     pub location: Location,
 }
 
-/// A section's id as written (`"C.1b"`); shown as `§C.1b`.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+/// A section's id as written (`"C.1b"`); shown as `§C.1b`. It travels
+/// typed from the scenario through the records and metrics to the report
+/// model, which is where it becomes display text; records store it without
+/// the `§`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
 pub struct SectionId(pub String);
 
 impl SectionId {
     /// The id without the `§`.
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// The id a user typed, with or without its `§`.
+    pub fn parse_label(text: &str) -> SectionId {
+        SectionId(text.trim().trim_start_matches('§').to_owned())
+    }
+}
+
+impl From<&str> for SectionId {
+    /// An id as a scenario writes it, without the `§`.
+    fn from(id: &str) -> Self {
+        SectionId(id.to_owned())
     }
 }
 
