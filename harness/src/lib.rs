@@ -22,4 +22,5 @@ pub mod runner;
 pub mod sampler;
 pub mod scenario;
 pub mod script_log;
+pub mod settings;
 pub mod stats;

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::{CommandError, Common, default_out_dir, parse_env_pairs};
+use super::{CommandError, Common, default_out_dir, parse_env_pairs, run_settings};
 use crate::{
     ab::{
         branches::{self, BranchSource, BranchSpec, BuildSettings, PreparedBranch},
@@ -157,7 +157,7 @@ pub async fn run(
     cancel: CancellationToken,
     groups: ProcessGroups,
 ) -> Result<AbOutcome, CommandError> {
-    let (settings, scenario_info) = super::run::settings(&options.common, cancel.clone())?;
+    let (settings, scenario_info) = run_settings(&options.common, cancel.clone())?;
     let specs = specs(&options)?;
     let out = options.common.out.clone().unwrap_or_else(default_out_dir);
     super::check_out_dir(&out)?;

@@ -123,7 +123,7 @@ pub async fn run(
     cancel: CancellationToken,
     groups: ProcessGroups,
 ) -> Result<BisectOutcome, CommandError> {
-    let (settings, scenario) = super::run::settings(&options.common, cancel.clone())?;
+    let (settings, scenario) = super::run_settings(&options.common, cancel.clone())?;
     check_section(&options.target, &settings.scenario)?;
     let cwd = std::env::current_dir()
         .map_err(|e| CommandError::Usage(format!("cannot read the current directory: {e}")))?;

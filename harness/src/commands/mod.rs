@@ -8,19 +8,9 @@ pub mod merge;
 pub mod power;
 pub mod run;
 
-use std::{
-    path::{Path, PathBuf},
-    time::Duration,
-};
+use std::path::{Path, PathBuf};
 
-use crate::{
-    manifest::{Manifest, ScenarioInfo, sha256_hex},
-    process::CommandSpec,
-    scenario::model::Scenario,
-};
-
-/// The default scenario, built in so `soak run` works from any directory.
-pub const DEFAULT_SCENARIO: &str = include_str!("../../../scenarios/pay-sync-clear-recover.toml");
+use crate::manifest::Manifest;
 
 /// Why a command could not run. The binary turns each kind into its exit
 /// code: usage 2, infrastructure 3, interrupted 130.
@@ -39,6 +29,19 @@ pub enum CommandError {
     Interrupted(String),
 }
 
+impl From<SettingsError> for CommandError {
+    fn from(error: SettingsError) -> Self {
+        match error {
+            SettingsError::Input(m) => CommandError::Usage(m),
+        }
+    }
+}
+
+pub use crate::settings::{
+    Common, DEFAULT_SCENARIO, SettingsError, load_scenario, parse_env_pairs, resolve_command,
+    run_settings,
+};
+
 impl From<crate::ab::branches::BranchError> for CommandError {
     fn from(error: crate::ab::branches::BranchError) -> Self {
         use crate::ab::branches::BranchError;
@@ -48,121 +51,6 @@ impl From<crate::ab::branches::BranchError> for CommandError {
             BranchError::Interrupted(m) => CommandError::Interrupted(m),
         }
     }
-}
-
-/// Options every measuring command shares.
-#[derive(Debug, Clone)]
-pub struct Common {
-    /// `--scenario` (the built-in default when absent).
-    pub scenario: Option<PathBuf>,
-    /// `--set name=value`.
-    pub set: Vec<String>,
-    /// `--testnet-cmd`.
-    pub testnet_cmd: Option<String>,
-    /// `--profile`.
-    pub profile: String,
-    /// `--out`.
-    pub out: Option<PathBuf>,
-    /// `--keep`.
-    pub keep: bool,
-    /// `--perf`.
-    pub perf: bool,
-    /// Perf window asked of the peers.
-    pub perf_window: Duration,
-    /// `--interval`.
-    pub interval: Duration,
-    /// `--start-skip`.
-    pub start_skip: Duration,
-    /// `--contamination-threshold`.
-    pub contamination_threshold: f64,
-    /// `--step-timeout-ms`: overrides every step's timeout.
-    pub step_timeout: Option<Duration>,
-    /// `--ready-timeout-ms`.
-    pub ready_timeout: Duration,
-    /// `--quiet`.
-    pub quiet: bool,
-    /// `--json`.
-    pub json: bool,
-}
-
-/// Loads the scenario named by `--scenario` (or the built-in one) with the
-/// `--set` overrides.
-pub fn load_scenario(common: &Common) -> Result<(Scenario, ScenarioInfo), CommandError> {
-    let overrides = common
-        .set
-        .iter()
-        .map(|item| {
-            item.split_once('=')
-                .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
-                .ok_or_else(|| {
-                    CommandError::Usage(format!(
-                        "--set `{item}`: expected name=value, e.g. --set bundles=5"
-                    ))
-                })
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    let (path, text) = match &common.scenario {
-        Some(path) => {
-            let cannot = |why: String| {
-                CommandError::Usage(format!(
-                    "cannot read --scenario `{}`: {why}",
-                    path.display()
-                ))
-            };
-            if path.is_dir() {
-                return Err(cannot("it is a folder; name a scenario .toml file".into()));
-            }
-            let bytes = std::fs::read(path).map_err(|e| cannot(e.to_string()))?;
-            // Said plainly: std's "stream did not contain valid UTF-8" does
-            // not tell a person they gave soak the wrong file.
-            let text = String::from_utf8(bytes).map_err(|e| {
-                cannot(format!(
-                    "byte {} is not UTF-8 text; a scenario is a TOML file",
-                    e.utf8_error().valid_up_to()
-                ))
-            })?;
-            (path.clone(), text)
-        }
-        None => (
-            PathBuf::from("<built-in>/pay-sync-clear-recover.toml"),
-            DEFAULT_SCENARIO.to_owned(),
-        ),
-    };
-    let scenario = Scenario::from_str(&path, &text, &overrides)
-        .map_err(|e| CommandError::Usage(e.to_string()))?;
-    let info = ScenarioInfo {
-        path: path.display().to_string(),
-        name: scenario.name.clone(),
-        sha256: sha256_hex(&text),
-        params: serde_json::to_value(&scenario.params).unwrap_or_default(),
-    };
-    Ok((scenario, info))
-}
-
-/// `--flag CMD`, or the workspace's own binary `name` next to `soak`
-/// ([`crate::process::resolve_command`], with its refusal as a usage error).
-pub fn resolve_command(
-    given: Option<&str>,
-    name: &str,
-    flag: &str,
-) -> Result<CommandSpec, CommandError> {
-    crate::process::resolve_command(given, name, flag).map_err(CommandError::Usage)
-}
-
-/// `K=V` pairs.
-pub fn parse_env_pairs(
-    items: &[String],
-    flag: &str,
-) -> Result<Vec<(String, String)>, CommandError> {
-    items
-        .iter()
-        .map(|item| match item.split_once('=') {
-            Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_owned(), v.to_owned())),
-            _ => Err(CommandError::Usage(format!(
-                "{flag} `{item}`: expected KEY=VALUE"
-            ))),
-        })
-        .collect()
 }
 
 /// `soak-runs/<UTC timestamp>`, or `<UTC timestamp>-2`, `-3`, ... when a

@@ -1,21 +1,21 @@
 //! `soak run`: iterations of one branch, reported and written to a run
 //! folder.
 
-use std::{path::PathBuf, time::Duration};
+use std::path::PathBuf;
 
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::{
-    CommandError, Common, create_out_dir, default_out_dir, load_scenario, parse_env_pairs,
-    resolve_command,
+    CommandError, Common, create_out_dir, default_out_dir, parse_env_pairs, resolve_command,
+    run_settings,
 };
 use crate::{
-    manifest::{BranchInfo, Manifest, ScenarioInfo},
+    manifest::{BranchInfo, Manifest},
     process::ProcessGroups,
     record::IterationRecord,
     reporter::{self, Verbosity},
-    runner::{self, RunSettings, RunVerdict},
+    runner::{self, RunVerdict},
 };
 
 /// `soak run` options, validated by [`run`].
@@ -41,44 +41,13 @@ pub struct RunOutcome {
     pub records: Vec<IterationRecord>,
 }
 
-/// Builds the settings shared by every iteration from the common options.
-pub fn settings(
-    common: &Common,
-    cancel: CancellationToken,
-) -> Result<(RunSettings, ScenarioInfo), CommandError> {
-    let (scenario, info) = load_scenario(common)?;
-    let testnet_cmd = resolve_command(
-        common.testnet_cmd.as_deref(),
-        "sphere-testnet",
-        "--testnet-cmd",
-    )?;
-    Ok((
-        RunSettings {
-            scenario,
-            testnet_cmd,
-            profile: common.profile.clone(),
-            perf: common.perf,
-            perf_window: common.perf_window,
-            interval: common.interval,
-            start_skip: common.start_skip,
-            keep: common.keep,
-            ready_timeout: common.ready_timeout,
-            step_timeout: common.step_timeout,
-            shutdown_timeout: Duration::from_secs(30),
-            contamination_threshold: common.contamination_threshold,
-            cancel,
-        },
-        info,
-    ))
-}
-
 /// Runs the iterations and writes the run folder.
 pub async fn run(
     options: RunOptions,
     cancel: CancellationToken,
     groups: ProcessGroups,
 ) -> Result<RunOutcome, CommandError> {
-    let (settings, scenario_info) = settings(&options.common, cancel.clone())?;
+    let (settings, scenario_info) = run_settings(&options.common, cancel.clone())?;
     let peer_cmd = resolve_command(options.peer_cmd.as_deref(), "sphere-peer", "--peer-cmd")?;
     let peer_env = parse_env_pairs(&options.peer_env, "--peer-env")?;
     if options.iterations == 0 {
