@@ -16,8 +16,8 @@
 //!
 //! [`parse_perf_line`] turns such a line into a [`PerfWindow`] (and any other
 //! line into `None`); [`attribute`] sums the windows per section, per role
-//! and over all roles, plus run totals, into [`SectionCounters`] rows;
-//! [`top_by_total_time`] picks a section's heaviest counters.
+//! and over all roles, plus run totals, into [`SectionCounters`] rows (the
+//! reports pick each section's heaviest counters from them).
 //!
 //! A window covers `[timestamp - window_ms, timestamp]` and goes whole to
 //! the section it overlaps most. Windows are not split in proportion to
@@ -303,28 +303,6 @@ fn into_rows(sums: BTreeMap<RowKey, Sum>, names: &[&str]) -> Vec<SectionCounters
         .collect()
 }
 
-/// The `n` counters of `section` (or [`RUN_TOTAL`]) with the most total
-/// time over all roles (the [`ALL_ROLES`] rows of [`attribute`]), heaviest
-/// first; ties by count, then by name.
-pub fn top_by_total_time<'a>(
-    rows: &'a [SectionCounters],
-    section: &str,
-    n: usize,
-) -> Vec<&'a SectionCounters> {
-    let mut top: Vec<&SectionCounters> = rows
-        .iter()
-        .filter(|row| row.section == section && row.role == ALL_ROLES)
-        .collect();
-    top.sort_by(|a, b| {
-        b.total_ms
-            .total_cmp(&a.total_ms)
-            .then(b.count.cmp(&a.count))
-            .then_with(|| a.counter.cmp(&b.counter))
-    });
-    top.truncate(n);
-    top
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -583,39 +561,5 @@ mod tests {
         let rows = attribute(&windows, &spans);
         assert_eq!(row(&rows, "loop", "p", "x").count, 3);
         assert!(attribute(&[], &spans).is_empty());
-    }
-
-    #[test]
-    fn top_by_total_time_ranks_all_roles_rows() {
-        let spans = [span("s", 0, 100)];
-        let windows = vec![
-            (
-                "a".to_string(),
-                window(
-                    10,
-                    5000,
-                    &[("flush", 1, 500.0, 500.0), ("load", 9, 100.0, 20.0)],
-                ),
-            ),
-            (
-                "b".to_string(),
-                window(
-                    10,
-                    5000,
-                    &[
-                        ("load", 1, 450.0, 450.0),
-                        ("put", 5, 0.0, 0.0),
-                        ("get", 7, 0.0, 0.0),
-                    ],
-                ),
-            ),
-        ];
-        let rows = attribute(&windows, &spans);
-        let top = top_by_total_time(&rows, "s", 3);
-        let names: Vec<&str> = top.iter().map(|r| r.counter.as_str()).collect();
-        assert_eq!(names, vec!["load", "flush", "get"]);
-        assert!(top.iter().all(|r| r.role == ALL_ROLES));
-        assert_eq!(top_by_total_time(&rows, RUN_TOTAL, 5).len(), 4);
-        assert!(top_by_total_time(&rows, "missing", 5).is_empty());
     }
 }
