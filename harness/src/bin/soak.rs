@@ -475,7 +475,7 @@ async fn dispatch(command: Command) -> u8 {
             eprintln!("soak: {message}");
             exit_codes::USAGE
         }
-        Err(CommandError::Infrastructure(message)) => {
+        Err(CommandError::Infrastructure(message) | CommandError::Io(message)) => {
             eprintln!("soak: {message}");
             exit_codes::INFRASTRUCTURE
         }

@@ -232,9 +232,8 @@ pub async fn measure(
     settled: impl Fn(&Judgement) -> bool,
 ) -> Result<AbOutcome, CommandError> {
     let (settings, cancel, groups) = (plan.settings, plan.cancel, plan.groups);
-    std::fs::create_dir_all(out).map_err(|e| {
-        CommandError::Usage(format!("cannot create --out `{}`: {e}", out.display()))
-    })?;
+    std::fs::create_dir_all(out)
+        .map_err(|e| CommandError::Io(format!("cannot create `{}`: {e}", out.display())))?;
     let alpha = Alpha::new(plan.gate.alpha).map_err(|e| CommandError::Usage(e.to_string()))?;
     let looks = LookSchedule::standard(alpha);
     let iterations_text = match plan.iterations {
@@ -254,9 +253,9 @@ pub async fn measure(
             run_id: run_id(&manifest, shard.count, &gate),
         });
     }
-    manifest.write(out).map_err(|e| {
-        CommandError::Usage(format!("cannot write to --out `{}`: {e}", out.display()))
-    })?;
+    manifest
+        .write(out)
+        .map_err(|e| CommandError::Io(format!("cannot write to `{}`: {e}", out.display())))?;
 
     let (events_tx, events_rx) = mpsc::unbounded_channel();
     let planned = match plan.iterations {
@@ -372,7 +371,7 @@ pub async fn measure(
         manifest_json,
     );
     let terminal = report::write_all(out, &ab_report, &judgement).map_err(|e| {
-        CommandError::Infrastructure(format!(
+        CommandError::Io(format!(
             "cannot write the reports into `{}`: {e}",
             out.display()
         ))

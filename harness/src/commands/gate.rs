@@ -117,7 +117,7 @@ pub fn run(dir: &Path, config: &GateConfig, alpha: Option<f64>) -> Result<AbOutc
         manifest_json,
     );
     let terminal = report::write_all(dir, &ab_report, &judgement).map_err(|e| {
-        CommandError::Infrastructure(format!(
+        CommandError::Io(format!(
             "cannot write the reports into `{}`: {e}",
             dir.display()
         ))

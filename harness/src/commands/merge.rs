@@ -83,9 +83,9 @@ pub fn run(options: &MergeOptions) -> Result<AbOutcome, CommandError> {
         shards: merged,
         ..first.clone()
     };
-    manifest.write(out).map_err(|e| {
-        CommandError::Usage(format!("cannot write to --out `{}`: {e}", out.display()))
-    })?;
+    manifest
+        .write(out)
+        .map_err(|e| CommandError::Io(format!("cannot write to --out `{}`: {e}", out.display())))?;
     super::gate::run(out, &options.gate, options.alpha)
 }
 
@@ -211,7 +211,7 @@ fn first_difference(a: &Manifest, b: &Manifest) -> Option<String> {
 /// per branch in shard order, each record keeping its shard.
 fn merge_into(shards: &[ShardDir], out: &Path) -> Result<Vec<MergedShard>, CommandError> {
     let write_error = |path: &Path, e: std::io::Error| {
-        CommandError::Usage(format!("cannot write `{}`: {e}", path.display()))
+        CommandError::Io(format!("cannot write `{}`: {e}", path.display()))
     };
     let mut next = [1_usize, 1];
     let mut merged = Vec::new();

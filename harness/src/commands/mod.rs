@@ -19,9 +19,14 @@ pub enum CommandError {
     /// Bad flags or input files.
     #[error("{0}")]
     Usage(String),
-    /// Building a branch failed (exit 3).
+    /// Building a branch failed, or a process the run needs (exit 3).
     #[error("{0}")]
     Infrastructure(String),
+    /// Reading or writing the run's own files failed after the run began
+    /// (a full disk, a folder removed under it): the machine's fault, not
+    /// the input's (exit 3, as infrastructure).
+    #[error("{0}")]
+    Io(String),
     /// Ctrl-C or SIGTERM stopped the command before it had anything to
     /// judge (exit 130): kept apart from infrastructure so that a person
     /// who pressed Ctrl-C is not told something broke.

@@ -128,10 +128,7 @@ pub fn write_all(options: &PowerOptions, outcome: &PowerOutcome) -> Result<Strin
     let dir = &options.dir;
     let write = |name: &str, bytes: &[u8]| {
         std::fs::write(dir.join(name), bytes).map_err(|e| {
-            CommandError::Infrastructure(format!(
-                "cannot write `{}`: {e}",
-                dir.join(name).display()
-            ))
+            CommandError::Io(format!("cannot write `{}`: {e}", dir.join(name).display()))
         })
     };
     write(

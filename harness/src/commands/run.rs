@@ -68,9 +68,9 @@ pub async fn run(
         }],
         options.iterations.to_string(),
     );
-    manifest.write(&out).map_err(|e| {
-        CommandError::Usage(format!("cannot write to --out `{}`: {e}", out.display()))
-    })?;
+    manifest
+        .write(&out)
+        .map_err(|e| CommandError::Io(format!("cannot write to --out `{}`: {e}", out.display())))?;
 
     let (events_tx, events_rx) = mpsc::unbounded_channel();
     let verbosity = if options.common.quiet || options.common.json {
