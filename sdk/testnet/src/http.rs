@@ -106,9 +106,13 @@ async fn handle(
             tokio::time::sleep(after).await;
             Ok(response)
         }
-        Admission::RateLimited { retry_after, delay } => {
+        Admission::RateLimited {
+            retry_after,
+            retry_after_s,
+            delay,
+        } => {
             tokio::time::sleep(delay).await;
-            Ok(too_many_requests(retry_after))
+            Ok(too_many_requests(retry_after, retry_after_s))
         }
         Admission::ServerError { delay } => {
             tokio::time::sleep(delay).await;
@@ -143,13 +147,12 @@ fn client_key(request: &Request<Body>, peer: SocketAddr) -> String {
 }
 
 /// A 429 as a public gateway sends it: the standard `Retry-After` in whole
-/// seconds (at least one), rounded up from the bucket's own wait. There is
-/// no exact-milliseconds header, so a client cannot come back sooner than a
-/// real service would let it; the body names the exact wait for people
-/// reading logs.
-fn too_many_requests(retry_after: Duration) -> Response<Body> {
+/// seconds of the profile's time (at least one; the client scales them as
+/// it scales every delay). There is no exact-milliseconds header, so a
+/// client cannot come back sooner than a real service would let it; the
+/// body names the wait in real milliseconds for people reading logs.
+fn too_many_requests(retry_after: Duration, seconds: u64) -> Response<Body> {
     let millis = retry_after.as_millis().max(1);
-    let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
     let mut response = json_error(
         StatusCode::TOO_MANY_REQUESTS,
         &format!("rate limited by the network model: retry in {millis} ms"),

@@ -13,9 +13,10 @@
 //! nature and is the one input that is not replayed.
 
 use std::{
+    collections::HashMap,
     num::NonZeroU32,
     sync::{Arc, Mutex},
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use governor::{
@@ -47,8 +48,12 @@ pub enum Admission {
     },
     /// Answer 429 after `delay`, telling the client to come back in `retry_after`.
     RateLimited {
-        /// The client's bucket refills a token in this long.
+        /// The client may be served again in this long: its bucket's next
+        /// token, or the end of its lockout, rounded up to whole seconds of
+        /// the profile's time.
         retry_after: Duration,
+        /// `retry_after` in the profile's seconds, as `Retry-After` says it.
+        retry_after_s: u64,
         /// The round trip the refusal still costs.
         delay: Duration,
     },
@@ -78,6 +83,13 @@ pub struct ServiceGate {
     rng: Mutex<ChaCha8Rng>,
     limiter: Option<DefaultKeyedRateLimiter<String>>,
     clock: DefaultClock,
+    /// One second of the profile's time (`time_scale` real seconds): the
+    /// unit of `Retry-After`.
+    second: Duration,
+    /// How long a client that found its bucket empty is refused, scaled.
+    lockout: Option<Duration>,
+    /// Clients refused until an instant (with a lockout).
+    blocked: Mutex<HashMap<String, Instant>>,
     counters: Arc<ServiceCounters>,
 }
 
@@ -116,8 +128,15 @@ impl ServiceGate {
             stall: profile.scaled(model.faults.stall_ms),
             disconnect_mean: model.disconnect_mean_ms.map(|ms| profile.scaled(ms)),
             rng: Mutex::new(rng),
+            lockout: model
+                .rate_limit
+                .as_ref()
+                .and_then(|limit| limit.lockout_ms)
+                .map(|ms| profile.scaled(ms)),
             limiter,
             clock: DefaultClock::default(),
+            second: profile.scaled(1000).max(Duration::from_nanos(1)),
+            blocked: Mutex::new(HashMap::new()),
             counters: Arc::new(ServiceCounters::default()),
         }
     }
@@ -145,6 +164,7 @@ impl ServiceGate {
             self.counters.bump(Counted::RateLimited);
             return Admission::RateLimited {
                 retry_after,
+                retry_after_s: self.in_seconds(retry_after),
                 delay: before.saturating_add(after),
             };
         }
@@ -170,14 +190,48 @@ impl ServiceGate {
         }
     }
 
-    /// Takes a token from `client`'s bucket; `Some(wait)` when it is empty.
-    /// Used for relay events, which are not HTTP requests.
+    /// Takes a token from `client`'s bucket; `Some(wait)` when the client
+    /// is refused: its bucket is empty, or it is locked out. The wait is
+    /// whole seconds of the profile's time, as a `Retry-After` header can
+    /// say it; with a lockout the client is refused for all of it. Used
+    /// directly for relay events, which are not HTTP requests.
     pub fn check_rate(&self, client: &str) -> Option<Duration> {
         let limiter = self.limiter.as_ref()?;
-        match limiter.check_key(&client.to_owned()) {
-            Ok(()) => None,
-            Err(not_until) => Some(not_until.wait_time_from(self.clock.now())),
+        let now = Instant::now();
+        let mut blocked = self.blocked.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(&until) = blocked.get(client) {
+            if until > now {
+                return Some(until - now);
+            }
+            blocked.remove(client);
         }
+        let wait = match limiter.check_key(&client.to_owned()) {
+            Ok(()) => return None,
+            Err(not_until) => not_until.wait_time_from(self.clock.now()),
+        };
+        let wait = self.whole_seconds(wait.max(self.lockout.unwrap_or_default()));
+        if self.lockout.is_some() {
+            // A lockout past what an Instant can hold is forever enough.
+            let until = now
+                .checked_add(wait)
+                .or_else(|| now.checked_add(LONGEST_PERIOD))
+                .unwrap_or(now);
+            blocked.insert(client.to_owned(), until);
+        }
+        Some(wait)
+    }
+
+    /// `wait` rounded up to whole seconds of the profile's time (at least
+    /// one).
+    fn whole_seconds(&self, wait: Duration) -> Duration {
+        self.second
+            .saturating_mul(u32::try_from(self.in_seconds(wait)).unwrap_or(u32::MAX))
+    }
+
+    /// `wait` in seconds of the profile's time, rounded up, at least 1.
+    fn in_seconds(&self, wait: Duration) -> u64 {
+        let second = self.second.as_nanos().max(1);
+        u64::try_from(wait.as_nanos().div_ceil(second).max(1)).unwrap_or(u64::MAX)
     }
 
     /// One draw of the one-way delay: half the RTT, plus or minus jitter.
@@ -362,6 +416,46 @@ mod tests {
     }
 
     #[test]
+    fn a_throttled_client_is_locked_out_for_whole_seconds() {
+        // 10 tokens a second, burst 2, a 3 s lockout, at 1/100 time: the
+        // bucket refills a token each real millisecond, yet the client stays
+        // refused for the lockout (30 ms real) and is told 3 seconds.
+        let text = "time_scale = 0.01\n[gateway]\nrate_limit = { per_second = 10.0, burst = 2, lockout_ms = 3000 }\n";
+        let gate = ServiceGate::new(&profile(text, &[]), Service::Gateway);
+        assert!(matches!(gate.admit("a"), Admission::Forward { .. }));
+        assert!(matches!(gate.admit("a"), Admission::Forward { .. }));
+        let Admission::RateLimited {
+            retry_after,
+            retry_after_s,
+            ..
+        } = gate.admit("a")
+        else {
+            panic!("the third request of a burst of two should be refused");
+        };
+        assert_eq!(retry_after_s, 3);
+        assert_eq!(retry_after, Duration::from_millis(30));
+        std::thread::sleep(Duration::from_millis(5));
+        // Tokens are back, the lockout is not over.
+        assert!(matches!(gate.admit("a"), Admission::RateLimited { .. }));
+        // Other clients are not locked out.
+        assert!(matches!(gate.admit("b"), Admission::Forward { .. }));
+        std::thread::sleep(Duration::from_millis(30));
+        assert!(matches!(gate.admit("a"), Admission::Forward { .. }));
+    }
+
+    #[test]
+    fn without_a_lockout_a_refusal_lasts_until_the_next_token_in_whole_seconds() {
+        // One token per 2.5 s of profile time: the wait rounds up to 3.
+        let text = "[aggregator]\nrate_limit = { per_second = 0.4, burst = 1 }\n";
+        let gate = ServiceGate::new(&profile(text, &[]), Service::Aggregator);
+        assert!(matches!(gate.admit("a"), Admission::Forward { .. }));
+        let Admission::RateLimited { retry_after_s, .. } = gate.admit("a") else {
+            panic!("the second request should be refused");
+        };
+        assert_eq!(retry_after_s, 3);
+    }
+
+    #[test]
     fn a_gate_from_an_unvalidated_profile_saturates_instead_of_panicking() {
         let mut p = profile("", &[]);
         p.time_scale = 1e30;
@@ -371,6 +465,7 @@ mod tests {
             model.rate_limit = Some(crate::profile::RateLimit {
                 per_second: 1e-300,
                 burst: 1,
+                lockout_ms: Some(u64::MAX),
             });
             model.faults.stall = 1.0;
             model.faults.stall_ms = u64::MAX;

@@ -153,6 +153,13 @@ pub struct RateLimit {
     pub per_second: f64,
     /// Requests allowed back to back.
     pub burst: u32,
+    /// A client that finds its bucket empty is refused everything for this
+    /// long (unscaled milliseconds), as a shared gateway's rate rule blocks
+    /// a client for a mitigation period rather than until its next token:
+    /// the capacity a throttled client could have used meanwhile is lost.
+    /// Absent: refused only until the bucket holds a token again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lockout_ms: Option<u64>,
 }
 
 /// Shares of requests that fail on purpose. Each is a probability in `[0, 1]`
@@ -364,6 +371,12 @@ impl ServiceModel {
             if limit.burst == 0 {
                 return Err("rate_limit.burst must be at least 1".to_owned());
             }
+            if limit.lockout_ms.is_some_and(|ms| ms > MAX_DURATION_MS) {
+                return Err(format!(
+                    "rate_limit.lockout_ms must be at most {MAX_DURATION_MS} (a day), got {}",
+                    limit.lockout_ms.unwrap_or_default()
+                ));
+            }
         }
         let durations = [
             ("rtt_ms", Some(self.rtt_ms)),
@@ -496,7 +509,8 @@ mod tests {
             p.relay.rate_limit,
             Some(RateLimit {
                 per_second: 2.0,
-                burst: 3
+                burst: 3,
+                lockout_ms: None,
             })
         );
     }
