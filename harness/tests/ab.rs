@@ -220,7 +220,7 @@ fn a_known_slowdown_is_a_regression_and_soak_gate_rejudges_it() {
     let wide =
         std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../ci/gate.toml"))
             .unwrap()
-            .replace("time = 0.05", "time = 0.6");
+            .replace("time = 0.08", "time = 0.6");
     std::fs::write(&config, wide).unwrap();
     let relaxed = soak_in(
         None,
@@ -608,10 +608,10 @@ fn across_improves_recovery_at_seventy_bundles_and_passes_must_improve() {
     assert!(why.contains(": cpu -"), "{why}");
     assert!(summary.contains("Where the time went"), "{summary}");
     let total = verdict_kind(&verdict, "total");
-    // must-improve passes exactly when the total improved too.
-    assert_eq!(
-        output.status.code() == Some(0),
-        total == "improvement",
+    // must-improve passes only when the total improved too (and it may
+    // still fail when another gated metric cannot tell).
+    assert!(
+        output.status.code() != Some(0) || total == "improvement",
         "{}",
         text(&output)
     );
@@ -676,10 +676,12 @@ fn a_real_slower_treatment_fails_the_gate_at_the_default_settings() {
     // Why: the per-write round trips (op-log writes, their HEAD checks),
     // with their counts.
     let summary = std::fs::read_to_string(out.join("summary.md")).unwrap();
+    // Markdown escapes the underscores of counter names.
     let why = summary
         .lines()
         .find(|l| l.starts_with("- §C.2 Bob pays (regression"))
-        .unwrap_or_else(|| panic!("no why for §C.2:\n{summary}"));
+        .unwrap_or_else(|| panic!("no why for §C.2:\n{summary}"))
+        .replace('\\', "");
     assert!(
         ["put_entry", "head_verify", "pin_car", "flush"]
             .iter()

@@ -427,7 +427,7 @@ mod tests {
         let cpu = DEFAULT_GATE_TOML.replace("\"mean_rss\"]", "\"mean_rss\", \"cpu_seconds\"]");
         let cpu = GateConfig::parse("gate.toml", &cpu).unwrap();
         assert!(cpu.is_gated(MetricKind::SectionCpu) && cpu.is_gated(MetricKind::TotalCpu));
-        assert_eq!(config.band(MetricKind::SectionTime), 0.05);
+        assert_eq!(config.band(MetricKind::SectionTime), 0.08);
         assert_eq!(config.on_inconclusive, OnCannotTell::Fail);
         let tol = config.tolerance(MetricKind::SectionTime);
         assert!((tol.floor() - 0.025).abs() < 1e-12);
@@ -439,7 +439,7 @@ mod tests {
     #[test]
     fn bad_values_are_named() {
         let error = |text: &str| GateConfig::parse("g", text).unwrap_err().to_string();
-        let text = DEFAULT_GATE_TOML.replace("time = 0.05", "time = 2");
+        let text = DEFAULT_GATE_TOML.replace("time = 0.08", "time = 2");
         assert_eq!(
             error(&text),
             "g: `noise_band.time` `2`: expected a share above 0 and below 1, e.g. 0.05 for 5 %"

@@ -44,21 +44,15 @@ pub enum Table {
     Tokens,
     /// Small wallet metadata (identity, pointer version, settings).
     Meta,
-    /// Outgoing transfers not yet acknowledged.
-    Outbox,
-    /// Incoming transfers not yet acknowledged.
+    /// Incoming transfers not yet acknowledged. (Outgoing payments keep
+    /// their outbox in the profile's op-log, `alice.outbox.<id>`, so that
+    /// every device sees them: there is no local outbox table.)
     Inbox,
 }
 
 impl Table {
     /// Every table, in a fixed order (all are created when a store opens).
-    pub const ALL: [Table; 5] = [
-        Table::Entries,
-        Table::Tokens,
-        Table::Meta,
-        Table::Outbox,
-        Table::Inbox,
-    ];
+    pub const ALL: [Table; 4] = [Table::Entries, Table::Tokens, Table::Meta, Table::Inbox];
 
     /// The table's name inside the redb file.
     pub const fn name(self) -> &'static str {
@@ -66,7 +60,6 @@ impl Table {
             Table::Entries => "entries",
             Table::Tokens => "tokens",
             Table::Meta => "meta",
-            Table::Outbox => "outbox",
             Table::Inbox => "inbox",
         }
     }
@@ -456,7 +449,7 @@ mod tests {
             clone
                 .write(|b| {
                     b.put(Table::Tokens, "k", b"token")?;
-                    b.put_json(Table::Outbox, "k", &vec!["a", "b"])
+                    b.put_json(Table::Meta, "k", &vec!["a", "b"])
                 })
                 .unwrap();
         }
@@ -466,7 +459,7 @@ mod tests {
             Some(b"token".to_vec())
         );
         assert_eq!(
-            store.get_json::<Vec<String>>(Table::Outbox, "k").unwrap(),
+            store.get_json::<Vec<String>>(Table::Meta, "k").unwrap(),
             Some(vec!["a".to_owned(), "b".to_owned()])
         );
         assert_eq!(store.get(Table::Inbox, "k").unwrap(), None);

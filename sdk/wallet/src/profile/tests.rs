@@ -201,7 +201,7 @@ fn prepared_entries_commit_with_the_callers_transaction() {
     let prepared = p.prepare_put("alice.outbox.1", b"pending").unwrap();
     let failed = own.write(|batch| {
         prepared.write(batch)?;
-        batch.put(Table::Outbox, "1", b"x")?;
+        batch.put(Table::Meta, "side-1", b"x")?;
         Err::<(), _>(batch.abort("simulated failure"))
     });
     assert!(failed.is_err());
@@ -215,7 +215,7 @@ fn prepared_entries_commit_with_the_callers_transaction() {
     own.write(|batch| {
         a.write(batch)?;
         b.write(batch)?;
-        batch.put(Table::Outbox, "1", b"x")
+        batch.put(Table::Meta, "side-1", b"x")
     })
     .unwrap();
     assert_eq!(p.get("alice.outbox.1").unwrap(), None, "not committed yet");
@@ -224,7 +224,7 @@ fn prepared_entries_commit_with_the_callers_transaction() {
         p.get("alice.outbox.1").unwrap().as_deref(),
         Some(&b"pending"[..])
     );
-    assert_eq!(own.get(Table::Outbox, "1").unwrap(), Some(b"x".to_vec()));
+    assert_eq!(own.get(Table::Meta, "side-1").unwrap(), Some(b"x".to_vec()));
     assert_eq!(p.heads(), {
         let mut both = vec![cid_a, cid_b];
         both.sort();
