@@ -15,7 +15,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use crate::{
     counters::{PerfWindow, parse_perf_line},
     peer::PeerConnection,
-    process::{ChildPipes, CommandSpec, ManagedChild, ProcessGroups, describe_exit},
+    process::{ChildPipes, CommandSpec, ManagedChild, ProcessGroups, SpawnError, describe_exit},
     script_log::{LogSink, Redactor},
 };
 
@@ -94,15 +94,7 @@ pub async fn start_testnet(
     // when soak is killed outright (SIGKILL closes the pipe).
     let env = [(STOP_ON_STDIN_EOF.to_owned(), "1".to_owned())];
     let (mut child, pipes) = ManagedChild::spawn("testnet", spec, &args, &env, None, groups)
-        .map_err(|e| {
-            InfraError::new(
-                "testnet",
-                format!(
-                    "cannot start `{}`: {} (fix --testnet-cmd)",
-                    e.command, e.reason
-                ),
-            )
-        })?;
+        .map_err(cannot_start("testnet", "--testnet-cmd"))?;
     let ChildPipes {
         stdin,
         stdout,
@@ -261,15 +253,7 @@ pub fn start_peer(
         cwd.as_ref(),
         groups,
     )
-    .map_err(|e| {
-        InfraError::new(
-            launch.role,
-            format!(
-                "cannot start `{}`: {} (fix --peer-cmd)",
-                e.command, e.reason
-            ),
-        )
-    })?;
+    .map_err(cannot_start(launch.role, "--peer-cmd"))?;
     let ChildPipes {
         stdin,
         stdout,
@@ -363,4 +347,15 @@ fn tee_stderr(
         }
     });
     last
+}
+
+/// Turns a failed spawn of `role` into one line naming the command, why it
+/// did not start, and the flag that fixes it.
+fn cannot_start<'a>(role: &'a str, flag: &'a str) -> impl FnOnce(SpawnError) -> InfraError + 'a {
+    move |e| {
+        InfraError::new(
+            role,
+            format!("cannot start `{}`: {} (fix {flag})", e.command, e.reason),
+        )
+    }
 }

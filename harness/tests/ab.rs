@@ -640,12 +640,19 @@ fn the_readme_main_job_decides_and_swapping_its_variants_fails_the_gate() {
     assert_eq!(output.status.code(), Some(1), "{}", text(&output));
     let failed = verdict(&swapped);
     assert_eq!(failed["gate"]["status"], "fail");
-    assert_eq!(
-        verdict_kind(&failed, "§D.4 IPFS-only recovery"),
-        "regression"
+    // An adaptive run stops at the first look where a gated metric has
+    // regressed (more iterations cannot take that back), so §D.4, twice as
+    // slow, may be called a regression there or still be undecided at the
+    // first look's alpha; its estimate says which way it went either way.
+    let d4 = metric(&failed, "§D.4 IPFS-only recovery");
+    assert!(
+        ["regression", "cannot_tell"]
+            .contains(&verdict_kind(&failed, "§D.4 IPFS-only recovery").as_str())
+            && d4["comparison"]["ratio"].as_f64().unwrap() > 1.5,
+        "{d4}"
     );
     let headline = failed["gate"]["headline"].as_str().unwrap();
-    assert!(headline.contains("§D.4 IPFS-only recovery"), "{headline}");
+    assert!(headline.contains("regression in"), "{headline}");
 }
 
 #[test]
