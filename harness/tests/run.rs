@@ -9,7 +9,7 @@ mod support;
 
 use std::{
     path::{Path, PathBuf},
-    process::{Command, Output, Stdio},
+    process::{Output, Stdio},
     time::{Duration, Instant},
 };
 
@@ -285,38 +285,7 @@ fn ctrl_c_exits_130_with_partial_files_and_no_orphans() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("run");
     let marker = marker("sigint");
-    let peer = fake_peer_cmd(&marker);
-    let testnet = fake_testnet_cmd(&marker);
-    let scenario = scenario("smoke.toml");
-    let mut child = Command::cargo_bin("soak")
-        .unwrap()
-        .args([
-            "run",
-            "--scenario",
-            scenario.to_str().unwrap(),
-            "--peer-cmd",
-            &peer,
-            "--testnet-cmd",
-            &testnet,
-            "--out",
-            out.to_str().unwrap(),
-        ])
-        .env("FAKE_PEER_HANG_ON", "faucet")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Wait until the run is stuck on the hanging step.
-    let log = out.join("run-1/script.log");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !std::fs::read_to_string(&log)
-        .unwrap_or_default()
-        .contains("\"op\":\"faucet\"")
-    {
-        assert!(Instant::now() < deadline, "the run never reached faucet");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let mut child = stuck_run("sigint", &out);
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(child.id() as i32),
         nix::sys::signal::Signal::SIGINT,

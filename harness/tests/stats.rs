@@ -403,6 +403,15 @@ fn no_regression_gate_has_three_outcomes() {
         "{rules_out}"
     );
     assert!(out.could_catch.is_some());
+    // A clear speed-up rules out any slowdown, said without a negative
+    // "slowdown above".
+    let faster = cmp(&[10.0, 10.1, 9.9], &[8.0, 8.1, 7.9]);
+    let out = gate(GateMode::NoRegression, std::slice::from_ref(&faster), fail);
+    let rules_out = out.rules_out.as_deref().unwrap();
+    assert!(
+        rules_out.starts_with("any slowdown in the gated metrics its band governs"),
+        "{rules_out}"
+    );
 
     let noisy = cmp(&[10.0, 11.0, 9.0], &[10.5, 12.0, 9.5]);
     let out = gate(GateMode::NoRegression, &[calm.clone(), noisy.clone()], fail);

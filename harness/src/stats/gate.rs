@@ -376,6 +376,15 @@ fn rules_out(comparisons: &[Comparison]) -> Option<String> {
             "a slowdown above the absolute floor in every gated metric ({level} one-sided bounds)"
         ));
     };
+    // Every upper bound a speed-up: no slowdown at all is left, and "above
+    // -2.1 %" would read as nonsense.
+    if worst.interval_high() <= 1.0 {
+        return Some(format!(
+            "any slowdown in the gated metrics its band governs: every {level} one-sided upper bound is a speed-up (loosest: `{}` at {}){floors}",
+            worst.metric,
+            change_percent(worst.interval_high())
+        ));
+    }
     Some(format!(
         "a slowdown above {} in any gated metric ({level} one-sided bounds; loosest: `{}`){floors}",
         change_percent(worst.interval_high()),

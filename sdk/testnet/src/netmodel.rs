@@ -417,13 +417,15 @@ mod tests {
 
     #[test]
     fn a_throttled_client_is_locked_out_for_whole_seconds() {
-        // 10 tokens a second, burst 2, a 3 s lockout, at 1/100 time: the
-        // bucket refills a token each real millisecond, yet the client stays
-        // refused for the lockout (30 ms real) and is told 3 seconds.
-        let text = "time_scale = 0.01\n[gateway]\nrate_limit = { per_second = 10.0, burst = 2, lockout_ms = 3000 }\n";
+        // 10 tokens a second, burst 2, a 3 s lockout, at 1/10 time: the
+        // bucket refills a token every 10 ms real, yet the client stays
+        // refused for the lockout (300 ms real) and is told 3 seconds.
+        // The sleeps only ever need to be long enough, never short.
+        let text = "time_scale = 0.1\n[gateway]\nrate_limit = { per_second = 10.0, burst = 2, lockout_ms = 3000 }\n";
         let gate = ServiceGate::new(&profile(text, &[]), Service::Gateway);
         assert!(matches!(gate.admit("a"), Admission::Forward { .. }));
         assert!(matches!(gate.admit("a"), Admission::Forward { .. }));
+        let locked_at = Instant::now();
         let Admission::RateLimited {
             retry_after,
             retry_after_s,
@@ -433,13 +435,16 @@ mod tests {
             panic!("the third request of a burst of two should be refused");
         };
         assert_eq!(retry_after_s, 3);
-        assert_eq!(retry_after, Duration::from_millis(30));
-        std::thread::sleep(Duration::from_millis(5));
-        // Tokens are back, the lockout is not over.
-        assert!(matches!(gate.admit("a"), Admission::RateLimited { .. }));
+        assert_eq!(retry_after, Duration::from_millis(300));
+        std::thread::sleep(Duration::from_millis(40));
+        // Tokens are back; the lockout is not over (unless this thread
+        // slept through it, which says nothing about the gate).
+        if locked_at.elapsed() < Duration::from_millis(250) {
+            assert!(matches!(gate.admit("a"), Admission::RateLimited { .. }));
+        }
         // Other clients are not locked out.
         assert!(matches!(gate.admit("b"), Admission::Forward { .. }));
-        std::thread::sleep(Duration::from_millis(30));
+        std::thread::sleep(Duration::from_millis(310));
         assert!(matches!(gate.admit("a"), Admission::Forward { .. }));
     }
 
