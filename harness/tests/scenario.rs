@@ -160,6 +160,8 @@ fn the_default_scenario_sends_the_ops_of_the_e2e_test_in_order() {
         "peer1 invoice_create alice",
         "peer1 invoice_deliver alice",
         "peer1 invoice_await bob",
+        "peer1 flush alice",
+        "peer1 flush bob",
         "peer1 sync bob",
         "peer1 invoice_pay bob",
         "peer1 flush bob",

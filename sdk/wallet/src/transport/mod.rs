@@ -3,6 +3,7 @@
 pub mod aggregator;
 pub mod gateway;
 pub mod nostr;
+mod relay_socket;
 pub mod retry;
 
 pub use aggregator::{AggregatorClient, AggregatorError};

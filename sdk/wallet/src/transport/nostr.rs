@@ -199,7 +199,11 @@ impl NostrLink {
             reason,
         };
         let url = RelayUrl::parse(relay_url).map_err(|e| fail(format!("invalid url: {e}")))?;
-        let client = Client::new(keys.clone());
+        // Nagle off: see `relay_socket`.
+        let client = Client::builder()
+            .signer(keys.clone())
+            .websocket_transport(super::relay_socket::NoDelayTransport)
+            .build();
         // The pool's default reconnects after 10 s ± 3 s, longer after each
         // failure; a relay that kicks clients every few hundred milliseconds
         // needs the SDK's own scaled backoff.

@@ -93,6 +93,10 @@ pub async fn pay_and_sync(devices: &mut Devices, bundles: usize) -> (String, Val
         )
         .await;
     assert_eq!(seen["visible"], json!(true));
+    // The invoice is a write on both sides: make it durable here rather
+    // than let a debounced flush land in §C.2 in some runs only.
+    peer1.ok("flush", json!({"wallet": "alice"})).await;
+    peer1.ok("flush", json!({"wallet": "bob"})).await;
     // §C.2 Bob pays
     peer1.ok("sync", json!({"wallet": "bob"})).await;
     peer1
