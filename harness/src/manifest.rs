@@ -124,6 +124,10 @@ pub struct Manifest {
     pub branches: Vec<BranchInfo>,
     /// Iterations asked for (per branch).
     pub iterations: String,
+    /// Unjudged warm-up iterations run per branch before the first
+    /// measured one (`warmup-W` folders).
+    #[serde(default)]
+    pub warmup: usize,
     /// The machine.
     pub machine: MachineInfo,
     /// Whether the run was interrupted.
@@ -179,6 +183,7 @@ impl Manifest {
             testnet_cmd: settings.testnet_cmd.display(),
             branches,
             iterations,
+            warmup: 0,
             machine: MachineInfo::current(),
             interrupted: false,
             judged: None,

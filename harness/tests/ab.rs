@@ -170,6 +170,55 @@ fn a_against_a_passes_with_no_regression_and_writes_every_report() {
     assert!(html.contains("<svg") && !html.contains("<script src"));
 }
 
+/// Warm-up iterations run before the first block, are kept for reading,
+/// and are not evidence: the verdict counts only `run-K`, and `soak gate`
+/// (which `fake_ab` runs) re-judges the folder to the same verdict.
+#[test]
+fn warm_up_iterations_are_kept_but_never_judged() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("warm");
+    let output = fake_ab(
+        &out,
+        "3",
+        "FAKE_PEER_OP_DELAY_S=0.05",
+        "FAKE_PEER_OP_DELAY_S=0.05",
+        &["--warmup", "2"],
+    );
+    assert!(
+        matches!(output.status.code(), Some(0 | 1)),
+        "{}",
+        text(&output)
+    );
+    for side in ["baseline", "treatment"] {
+        for kept in ["warmup-1", "warmup-2", "run-3"] {
+            let file = out.join(side).join(kept).join("summary-metrics.json");
+            assert!(file.exists(), "{side}/{kept} missing");
+        }
+        assert!(!out.join(side).join("run-4").exists());
+    }
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["warmup"], 2);
+    let total = metric(&verdict(&out), "total").clone();
+    assert_eq!(total["baseline"].as_array().unwrap().len(), 3, "{total}");
+    assert_eq!(total["treatment"].as_array().unwrap().len(), 3, "{total}");
+
+    let none = dir.path().join("none");
+    let output = fake_ab(
+        &none,
+        "3",
+        "FAKE_PEER_OP_DELAY_S=0.05",
+        "FAKE_PEER_OP_DELAY_S=0.05",
+        &["--warmup", "0"],
+    );
+    assert!(
+        matches!(output.status.code(), Some(0 | 1)),
+        "{}",
+        text(&output)
+    );
+    assert!(!none.join("baseline/warmup-1").exists());
+}
+
 #[test]
 fn must_improve_fails_when_nothing_improved() {
     let dir = tempfile::tempdir().unwrap();
@@ -252,8 +301,18 @@ fn auto_iterations_stop_at_the_first_look_that_decides() {
     assert_eq!(verdict_kind(&verdict, "total"), "regression");
     // A threefold slowdown is decided at the first look (3 a side, alpha
     // 0.005), so the run stops there and records the alpha it used.
-    let runs = |side: &str| std::fs::read_dir(out.join(side)).unwrap().count();
-    assert_eq!((runs("baseline"), runs("treatment")), (3, 3));
+    let runs = |side: &str| {
+        let mut names: Vec<String> = std::fs::read_dir(out.join(side))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    // One unjudged warm-up iteration per branch (the default), then three.
+    let expected = ["run-1", "run-2", "run-3", "warmup-1"];
+    assert_eq!(runs("baseline"), expected);
+    assert_eq!(runs("treatment"), expected);
     let alpha = verdict["alpha"].as_f64().unwrap();
     assert!((alpha - 0.005).abs() < 1e-12, "{alpha}");
     let manifest: Value =
@@ -282,7 +341,15 @@ fn auto_is_the_default_and_an_unchanged_branch_passes_once_decided() {
             assert_eq!(m["comparison"]["verdict"]["kind"], "no_regression", "{m}");
         }
     }
-    let runs = |side: &str| std::fs::read_dir(out.join(side)).unwrap().count();
+    let runs = |side: &str| {
+        std::fs::read_dir(out.join(side))
+            .unwrap()
+            .filter(|e| {
+                let name = e.as_ref().unwrap().file_name();
+                name.to_string_lossy().starts_with("run-")
+            })
+            .count()
+    };
     let (b, t) = (runs("baseline"), runs("treatment"));
     assert_eq!(b, t);
     assert!(
@@ -925,7 +992,8 @@ fn a_crash_outside_the_branch_is_re_run_and_never_counted_against_it() {
     for pair in treatment.split(' ') {
         args.extend(["--treatment-env".to_owned(), pair.to_owned()]);
     }
-    args.extend(["--iterations", "3"].map(str::to_owned));
+    // The crash is meant for a measured iteration: no warm-up to absorb it.
+    args.extend(["--iterations", "3", "--warmup", "0"].map(str::to_owned));
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let output = soak_in(None, &args, &[]);
     assert_rejudged_identically(&out, &output, &[]);
@@ -965,9 +1033,17 @@ fn a_branch_that_keeps_crashing_stops_the_run_with_exit_3_not_a_verdict() {
     assert_eq!(verdict["gate"]["status"], "infrastructure");
     let headline = verdict["gate"]["headline"].as_str().unwrap();
     assert!(headline.starts_with("INFRASTRUCTURE FAILURE"), "{headline}");
-    // Two re-runs, then the run stopped: no regression, no failed assertion
-    // was charged to the treatment.
-    assert_eq!(verdict["retried"].as_array().unwrap().len(), 2);
+    // The warm-up's crash is reported, not judged; then two re-runs, and the
+    // run stopped: no regression, no failed assertion was charged to the
+    // treatment.
+    let retried = verdict["retried"].as_array().unwrap();
+    assert_eq!(retried.len(), 3, "{retried:?}");
+    let warm = retried[0].as_str().unwrap();
+    assert!(
+        warm.starts_with("treatment warmup-1 failed and was not judged: ")
+            && warm.contains("`faucet`"),
+        "{warm}"
+    );
     for m in verdict["metrics"].as_array().unwrap() {
         assert_ne!(m["comparison"]["verdict"]["kind"], "regression", "{m}");
     }

@@ -89,6 +89,9 @@ struct BisectArgs {
     /// stop once the target is decided) or a fixed number.
     #[arg(long, default_value = "auto", allow_negative_numbers = true)]
     iterations: String,
+    /// Unjudged warm-up iterations per branch before each probe's first block.
+    #[arg(long, default_value_t = commands::ab::DEFAULT_WARMUP, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(0..=10))]
+    warmup: usize,
 }
 
 #[derive(Debug, Args)]
@@ -224,6 +227,10 @@ struct AbArgs {
     /// The shard's exit is 0 once it has measured; `soak merge` judges.
     #[arg(long, value_name = "I/N")]
     shard: Option<String>,
+    /// Unjudged warm-up iterations per branch, run (alternating) before the
+    /// first measured block and kept in `warmup-W` folders.
+    #[arg(long, default_value_t = commands::ab::DEFAULT_WARMUP, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(0..=10))]
+    warmup: usize,
 }
 
 #[derive(Debug, Args)]
@@ -760,6 +767,7 @@ async fn ab(
         treatment_env: args.treatment_env,
         iterations,
         shard,
+        warmup: args.warmup,
     };
     let outcome = commands::ab::run(options, cancel, groups).await?;
     let code = finish("soak ab", &outcome, json, quiet);
@@ -812,6 +820,7 @@ async fn bisect(
         build_cmd: args.build_cmd,
         peer_cmd: args.peer_cmd,
         iterations,
+        warmup: args.warmup,
     };
     let outcome = commands::bisect::run(options, cancel, groups).await?;
     if json {

@@ -66,6 +66,8 @@ pub struct BisectOptions {
     pub peer_cmd: Option<String>,
     /// Iterations per side of each probe.
     pub iterations: Iterations,
+    /// Unjudged iterations per branch before each probe's first block.
+    pub warmup: usize,
     /// The gate.
     pub gate: GateConfig,
 }
@@ -147,6 +149,7 @@ pub async fn run(
         gate: &options.gate,
         iterations: options.iterations,
         shard: None,
+        warmup: options.warmup,
         quiet: options.common.quiet || options.common.json,
         cancel: &cancel,
         groups: &groups,

@@ -154,6 +154,15 @@ pub struct BranchRun<'a> {
 }
 
 impl BranchRun<'_> {
+    /// The plan of warm-up iteration `w` (1-based): run like any other,
+    /// in `warmup-W`, which nothing reads as evidence.
+    pub fn warmup_plan(&self, w: usize) -> IterationPlan<'_> {
+        IterationPlan {
+            dir: self.out.join(format!("warmup-{w}")),
+            ..self.plan(w)
+        }
+    }
+
     /// The plan of iteration `k` (1-based) of this branch.
     pub fn plan(&self, k: usize) -> IterationPlan<'_> {
         IterationPlan {
