@@ -4,7 +4,8 @@
 //! is measured; [`schedule`] interleaves their iterations in ABBA blocks;
 //! [`metrics`] turns iteration records into one number per metric per
 //! iteration; [`compare`] runs the statistics and the gate; [`diagnosis`]
-//! says which kind of time moved in a changed section; [`report`]
+//! says which kind of time moved in a changed section; [`strays`] which
+//! iterations kept an undecided one from deciding; [`report`]
 //! assembles what the reports crate renders.
 
 pub mod branches;
@@ -15,3 +16,4 @@ pub mod metrics;
 pub mod report;
 pub mod schedule;
 pub mod shard;
+pub mod strays;

@@ -12,6 +12,7 @@ use super::{
     compare::{Judgement, MetricComparison},
     diagnosis::{self, AttributionMedians},
     metrics::{MetricKind, SectionRef},
+    strays,
 };
 use crate::{
     record::{IterationRecord, IterationStatus},
@@ -58,17 +59,26 @@ fn unit(kind: MetricKind) -> rm::Unit {
     }
 }
 
-fn row(
-    metric: &MetricComparison,
-    judgement: &Judgement,
-    attribution: &[AttributionMedians],
-) -> Option<MetricRow> {
+/// What a row is judged from besides its own comparison.
+struct RowContext<'a> {
+    judgement: &'a Judgement,
+    attribution: &'a [AttributionMedians],
+    baseline: &'a [IterationRecord],
+    treatment: &'a [IterationRecord],
+}
+
+fn row(metric: &MetricComparison, context: &RowContext<'_>) -> Option<MetricRow> {
     let c = metric.comparison.as_ref()?;
-    let moved = matches!(c.verdict, Verdict::Regression | Verdict::Improvement);
-    let why = if moved {
-        diagnosis::why(&metric.id, judgement, attribution)
-    } else {
-        None
+    // A changed section says what moved; an undecided one, which
+    // iterations kept it from deciding.
+    let why = match c.verdict {
+        Verdict::Regression | Verdict::Improvement => {
+            diagnosis::why(&metric.id, context.judgement, context.attribution)
+        }
+        Verdict::CannotTell { .. } => {
+            strays::describe(&metric.id, context.baseline, context.treatment)
+        }
+        _ => None,
     };
     Some(MetricRow {
         metric: metric.metric.clone(),
@@ -114,17 +124,23 @@ pub fn build(
         )
     };
     let attribution = diagnosis::attribution_medians(baseline, treatment);
+    let context = RowContext {
+        judgement,
+        attribution: &attribution,
+        baseline,
+        treatment,
+    };
     let sections = judgement
         .metrics
         .iter()
         .filter(|m| is_time(m.id.kind))
-        .filter_map(|m| row(m, judgement, &attribution))
+        .filter_map(|m| row(m, &context))
         .collect();
     let resources = judgement
         .metrics
         .iter()
         .filter(|m| is_resource(m.id.kind))
-        .filter_map(|m| row(m, judgement, &attribution))
+        .filter_map(|m| row(m, &context))
         .collect();
     let points = judgement
         .metrics
@@ -425,6 +441,60 @@ mod tests {
         compare::{JudgeSettings, judge},
         gate_config::{DEFAULT_GATE_TOML, GateConfig},
     };
+
+    /// An undecided section's row says which iterations kept it so.
+    #[test]
+    fn an_undecided_section_names_its_stray_iterations() {
+        let side = |name: &str, values: &[(f64, f64)]| -> Vec<IterationRecord> {
+            values
+                .iter()
+                .enumerate()
+                .map(|(i, &(seconds, cpu))| {
+                    let mut r = crate::ab::metrics::tests::record_with_counters();
+                    r.branch = name.into();
+                    r.iteration = i + 1;
+                    r.sections[0].seconds = Some(seconds);
+                    r.sections[0].cpu_seconds = [("peer1".into(), cpu)].into();
+                    r.total_seconds = seconds;
+                    r
+                })
+                .collect()
+        };
+        let clean = [(0.72, 0.41), (0.71, 0.41), (0.73, 0.41), (0.72, 0.41)];
+        let slow = [(0.72, 0.41), (0.71, 0.41), (0.84, 0.52), (0.72, 0.41)];
+        let (baseline, treatment) = (side("baseline", &clean), side("treatment", &slow));
+        let config = GateConfig::parse("gate.toml", DEFAULT_GATE_TOML).unwrap();
+        let settings = JudgeSettings {
+            alpha: 0.05,
+            interrupted: false,
+            retried: Vec::new(),
+        };
+        let judgement = judge(&baseline, &treatment, &config, settings);
+        let labels = Labels {
+            baseline: "baseline".into(),
+            treatment: "treatment".into(),
+        };
+        let report = build(
+            &judgement,
+            &baseline,
+            &treatment,
+            &labels,
+            Path::new("run"),
+            serde_json::Value::Null,
+        );
+        let row = report
+            .sections
+            .iter()
+            .find(|r| r.metric.starts_with("§C.2"))
+            .unwrap();
+        assert_eq!(row.verdict, rm::Verdict::CannotTell, "{row:?}");
+        let why = row.why.as_deref().unwrap_or_default();
+        assert!(
+            why.starts_with("a stray iteration widens its interval: treatment run-3 0.84 s")
+                && why.ends_with("the machine ran them slower, not the branch"),
+            "{why}"
+        );
+    }
 
     #[test]
     fn counter_rows_come_from_typed_ids_not_display_names() {
