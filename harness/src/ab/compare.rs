@@ -49,8 +49,9 @@ pub struct JudgeSettings {
     pub alpha: f64,
     /// Whether the run was interrupted.
     pub interrupted: bool,
-    /// Iterations re-run after an infrastructure failure, one line each
-    /// (reported, never counted against a branch).
+    /// Iterations re-run after an infrastructure failure, and warm-up
+    /// iterations that failed, one line each (reported, never counted
+    /// against a branch).
     #[serde(default)]
     pub retried: Vec<String>,
 }
@@ -70,7 +71,8 @@ pub struct Judgement {
     pub assertions: Vec<AssertionPassRates>,
     /// Infrastructure failures that stopped the run, one line each.
     pub infrastructure: Vec<String>,
-    /// Iterations re-run after an infrastructure failure, one line each.
+    /// Iterations re-run after an infrastructure failure, and failed
+    /// warm-ups, one line each.
     pub retried: Vec<String>,
     /// Iterations per side that completed.
     pub iterations: (usize, usize),

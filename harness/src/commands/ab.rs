@@ -79,7 +79,8 @@ pub const DEFAULT_WARMUP: usize = 1;
 /// run stops with exit 3.
 pub const MAX_INFRASTRUCTURE_RETRIES: usize = 2;
 
-/// Re-runs of iterations that failed outside both branches' control.
+/// Re-runs of iterations that failed outside both branches' control, and
+/// the lines the reports show for them (and for failed warm-ups).
 #[derive(Debug, Default)]
 struct Retries {
     used: [usize; 2],
