@@ -46,8 +46,9 @@ pub fn spawn_progress(
                 RunEvent::IterationStarted {
                     branch,
                     iteration: k,
+                    warmup,
                 } => {
-                    iteration = format!("{branch} {k}/{total_iterations}");
+                    iteration = iteration_label(&branch, k, total_iterations, warmup);
                     if let Some(bar) = &bar {
                         bar.set_message(format!("{iteration}: starting testnet and peers"));
                     }
@@ -85,6 +86,16 @@ pub fn spawn_progress(
             bar.finish_and_clear();
         }
     })
+}
+
+/// "baseline 3/10", or "baseline warm-up 1" for an iteration that is not
+/// counted.
+fn iteration_label(branch: &str, k: usize, total: usize, warmup: bool) -> String {
+    if warmup {
+        format!("{branch} warm-up {k}")
+    } else {
+        format!("{branch} {k}/{total}")
+    }
 }
 
 fn print_line(bar: &Option<ProgressBar>, text: &str) {
@@ -162,4 +173,18 @@ pub fn section_table(records: &[IterationRecord]) -> String {
 /// The median, or `None` for no values.
 fn median(values: &mut [f64]) -> Option<f64> {
     (!values.is_empty()).then(|| crate::stats::median(values))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::iteration_label;
+
+    #[test]
+    fn a_warm_up_is_not_shown_as_a_counted_iteration() {
+        assert_eq!(iteration_label("baseline", 3, 10, false), "baseline 3/10");
+        assert_eq!(
+            iteration_label("treatment", 1, 10, true),
+            "treatment warm-up 1"
+        );
+    }
 }

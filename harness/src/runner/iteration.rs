@@ -61,6 +61,8 @@ pub struct IterationPlan<'a> {
     pub peer_cwd: Option<&'a Path>,
     /// The shard of a sharded `soak ab`.
     pub shard: Option<u32>,
+    /// An unjudged warm-up iteration (shown as such while it runs).
+    pub warmup: bool,
 }
 
 type SampleLog = Arc<Mutex<Vec<(Option<SectionId>, ProcessTreeSample)>>>;
@@ -132,6 +134,7 @@ pub async fn run_iteration(
     let _ = events.send(RunEvent::IterationStarted {
         branch: plan.branch.to_owned(),
         iteration: plan.iteration,
+        warmup: plan.warmup,
     });
     let iteration = Iteration {
         settings,

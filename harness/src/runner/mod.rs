@@ -65,6 +65,8 @@ pub enum RunEvent {
         branch: String,
         /// 1-based.
         iteration: usize,
+        /// An unjudged warm-up iteration.
+        warmup: bool,
     },
     /// A section began.
     SectionStarted {
@@ -159,6 +161,7 @@ impl BranchRun<'_> {
     pub fn warmup_plan(&self, w: usize) -> IterationPlan<'_> {
         IterationPlan {
             dir: self.out.join(format!("warmup-{w}")),
+            warmup: true,
             ..self.plan(w)
         }
     }
@@ -173,6 +176,7 @@ impl BranchRun<'_> {
             peer_env: self.peer_env,
             peer_cwd: self.peer_cwd,
             shard: self.shard,
+            warmup: false,
         }
     }
 }
