@@ -445,21 +445,7 @@ mod tests {
     /// An undecided section's row says which iterations kept it so.
     #[test]
     fn an_undecided_section_names_its_stray_iterations() {
-        let side = |name: &str, values: &[(f64, f64)]| -> Vec<IterationRecord> {
-            values
-                .iter()
-                .enumerate()
-                .map(|(i, &(seconds, cpu))| {
-                    let mut r = crate::ab::metrics::tests::record_with_counters();
-                    r.branch = name.into();
-                    r.iteration = i + 1;
-                    r.sections[0].seconds = Some(seconds);
-                    r.sections[0].cpu_seconds = [("peer1".into(), cpu)].into();
-                    r.total_seconds = seconds;
-                    r
-                })
-                .collect()
-        };
+        let side = crate::ab::strays::tests::records;
         let clean = [(0.72, 0.41), (0.71, 0.41), (0.73, 0.41), (0.72, 0.41)];
         let slow = [(0.72, 0.41), (0.71, 0.41), (0.84, 0.52), (0.72, 0.41)];
         let (baseline, treatment) = (side("baseline", &clean), side("treatment", &slow));

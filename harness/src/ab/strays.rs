@@ -183,12 +183,12 @@ pub fn describe(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// Iterations of one section, `§C.2`, with the given seconds and the
-    /// peers' CPU-seconds in it.
-    fn records(side: &str, values: &[(f64, f64)]) -> Vec<IterationRecord> {
+    /// peers' CPU-seconds in it (shared with the report's tests).
+    pub(crate) fn records(side: &str, values: &[(f64, f64)]) -> Vec<IterationRecord> {
         values
             .iter()
             .enumerate()
