@@ -34,7 +34,7 @@ use soakgate_reports::power::{AutoRow, GateRow, RateRow};
 use crate::{
     ab::{
         gate_config::GateConfig,
-        metrics::{MetricId, MetricKind, extract},
+        metrics::{MetricId, MetricKind, extract_blocked},
     },
     record::IterationRecord,
     stats::{
@@ -70,6 +70,9 @@ struct PoolMetric {
     tolerance: Tolerance,
     /// One value per pool iteration, all positive.
     values: Vec<f64>,
+    /// The CPU-seconds behind each value, for times whose every iteration
+    /// measured them: the gate sets machine strays aside with them.
+    cpu: Option<Vec<f64>>,
 }
 
 /// The gated metrics of a pool of one variant's iterations.
@@ -89,7 +92,7 @@ impl Pool {
     ) -> Result<Self, PowerError> {
         let per_iteration: Vec<_> = records
             .iter()
-            .map(|r| extract(std::slice::from_ref(r)))
+            .map(|r| extract_blocked(std::slice::from_ref(r)))
             .filter(|m| !m.is_empty())
             .collect();
         let size = per_iteration.len();
@@ -106,13 +109,18 @@ impl Pool {
             .filter_map(|id| {
                 let values: Option<Vec<f64>> = per_iteration
                     .iter()
-                    .map(|m| m.get(id).and_then(|v| v.first().copied()))
+                    .map(|m| m.get(id).and_then(|v| v.values.first().copied()))
                     .map(|v| v.filter(|x| *x > 0.0 && x.is_finite()))
+                    .collect();
+                let cpu: Option<Vec<f64>> = per_iteration
+                    .iter()
+                    .map(|m| m.get(id).and_then(|v| v.cpu.first().copied().flatten()))
                     .collect();
                 Some(PoolMetric {
                     id: id.clone(),
                     tolerance: config.tolerance(id.kind),
                     values: values?,
+                    cpu,
                 })
             })
             .collect();
@@ -282,7 +290,13 @@ fn judge(
                 .iter()
                 .map(|&i| m.values[i] + extra(pool, slowed, index, i))
                 .collect();
-            evidence(&b, &t, m.tolerance)
+            // A slowdown added to the values leaves their CPU as it was: it
+            // moves the whole side, so no value becomes a stray by it.
+            let cpu = m.cpu.as_ref().map(|cpu| {
+                let side = |draw: &[usize]| draw.iter().map(|&i| cpu[i]).collect::<Vec<f64>>();
+                (side(base), side(treat))
+            });
+            evidence(&b, &t, m.tolerance, cpu.as_ref())
         })
         .collect();
     call_family(&evidence, alpha)
@@ -308,7 +322,12 @@ fn extra(pool: &Pool, slowed: Option<(usize, f64)>, index: usize, i: usize) -> f
 }
 
 /// The gate's own evidence ([`evidence_of`], as `soak gate` builds it).
-fn evidence(b: &[f64], t: &[f64], tolerance: Tolerance) -> Evidence {
+fn evidence(
+    b: &[f64],
+    t: &[f64],
+    tolerance: Tolerance,
+    cpu: Option<&(Vec<f64>, Vec<f64>)>,
+) -> Evidence {
     // Pool values are positive and finite and sides have n >= 2, so the
     // samples cannot be refused; if they were, the metric would count as
     // undecided rather than invent evidence.
@@ -319,16 +338,17 @@ fn evidence(b: &[f64], t: &[f64], tolerance: Tolerance) -> Evidence {
             treatment: &treatment,
             tolerance,
             blocks: None,
+            cpu: cpu.map(|(b, t)| (b.as_slice(), t.as_slice())),
         }),
-        _ => Evidence {
-            shift: LogShift {
+        _ => Evidence::new(
+            LogShift {
                 log_ratio: 0.0,
                 standard_error: f64::INFINITY,
                 df: 1.0,
             },
-            tolerated: tolerance.band().get(),
-            per_side: b.len(),
-        },
+            tolerance.band().get(),
+            b.len(),
+        ),
     }
 }
 

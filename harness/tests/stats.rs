@@ -236,6 +236,7 @@ fn family(metrics: &[(&[f64], &[f64])], alpha: Alpha) -> Vec<Comparison> {
             treatment: t,
             tolerance: relative(),
             blocks: None,
+            cpu: None,
         })
         .collect();
     compare_family(&inputs, alpha).unwrap()

@@ -115,6 +115,7 @@ pub fn compare_metrics(
         name: String,
         gated: bool,
         samples: Result<(Sample, Sample), String>,
+        cpu: Option<(Vec<f64>, Vec<f64>)>,
         baseline: &'a BlockedValues,
         treatment: &'a BlockedValues,
     }
@@ -126,6 +127,7 @@ pub fn compare_metrics(
             name: id.name(),
             gated: config.is_gated(id.kind),
             samples: samples(&b.values, &t.values),
+            cpu: b.cpu_of_every_value().zip(t.cpu_of_every_value()),
             baseline: b,
             treatment: t,
         })
@@ -138,6 +140,7 @@ pub fn compare_metrics(
             treatment: t,
             tolerance: config.tolerance(p.id.kind),
             blocks: Some((&p.baseline.blocks, &p.treatment.blocks)),
+            cpu: p.cpu.as_ref().map(|(b, t)| (b.as_slice(), t.as_slice())),
         })
     }
     let family: Vec<MetricSamples<'_>> = prepared
@@ -406,6 +409,48 @@ mod tests {
                 "seed {seed}"
             );
         }
+    }
+
+    #[test]
+    fn the_judge_reads_each_iterations_cpu_and_sets_a_machine_stray_aside() {
+        // §C.2 10 % slower on the treatment; baseline run-5 15 % slow with
+        // 20 % more peer CPU (the machine), as recorded in the iterations.
+        let baseline = crate::ab::strays::tests::records(
+            "baseline",
+            &[
+                (2.00, 0.80),
+                (2.02, 0.81),
+                (1.99, 0.80),
+                (2.01, 0.80),
+                (2.30, 0.96),
+            ],
+        );
+        let treatment = crate::ab::strays::tests::records(
+            "treatment",
+            &[
+                (2.20, 0.80),
+                (2.22, 0.81),
+                (2.19, 0.80),
+                (2.21, 0.80),
+                (2.21, 0.81),
+            ],
+        );
+        let config = GateConfig::parse("gate.toml", DEFAULT_GATE_TOML).unwrap();
+        let settings = JudgeSettings {
+            alpha: 0.05,
+            interrupted: false,
+            retried: Vec::new(),
+        };
+        let judged = judge(&baseline, &treatment, &config, settings);
+        let section = judged
+            .metrics
+            .iter()
+            .find(|m| m.metric.starts_with("§C.2"))
+            .and_then(|m| m.comparison.as_ref())
+            .unwrap();
+        assert_eq!(section.verdict, Verdict::Regression, "{}", section.reason);
+        assert_eq!(section.set_aside.and_then(|a| a.baseline), Some(4));
+        assert_eq!(judged.gate.status, GateStatus::Fail);
     }
 
     #[test]

@@ -142,6 +142,17 @@ pub struct BlockedValues {
     pub values: Vec<f64>,
     /// `blocks[i]` is the block of `values[i]`.
     pub blocks: Vec<u32>,
+    /// For section and total times, the CPU-seconds every measured role
+    /// spent in the same span (`None` where nothing was sampled; always
+    /// `None` for other metrics).
+    pub cpu: Vec<Option<f64>>,
+}
+
+impl BlockedValues {
+    /// The CPU-seconds of every value, if every value has them.
+    pub fn cpu_of_every_value(&self) -> Option<Vec<f64>> {
+        self.cpu.iter().copied().collect()
+    }
 }
 
 /// Extracts every metric of `records`; see [`extract_blocked`].
@@ -167,10 +178,11 @@ pub fn extract_blocked(records: &[IterationRecord]) -> BTreeMap<MetricId, Blocke
             continue;
         }
         let block = record.shard.unwrap_or(0);
-        let mut push = |id: MetricId, value: f64| {
+        let mut push = |id: MetricId, value: f64, cpu: Option<f64>| {
             let entry = values.entry(id).or_default();
             entry.values.push(value);
             entry.blocks.push(block);
+            entry.cpu.push(cpu);
         };
         let resource = |kind, role: &str| MetricId {
             kind,
@@ -194,7 +206,9 @@ pub fn extract_blocked(records: &[IterationRecord]) -> BTreeMap<MetricId, Blocke
                     role: None,
                     counter: None,
                 };
-                push(id, seconds);
+                let cpu =
+                    (!section.cpu_seconds.is_empty()).then(|| section.cpu_seconds.values().sum());
+                push(id, seconds, cpu);
                 for (role, cpu) in &section.cpu_seconds {
                     let id = MetricId {
                         kind: MetricKind::SectionCpu,
@@ -203,7 +217,7 @@ pub fn extract_blocked(records: &[IterationRecord]) -> BTreeMap<MetricId, Blocke
                         role: Some(role.clone()),
                         counter: None,
                     };
-                    push(id, *cpu);
+                    push(id, *cpu, None);
                 }
             }
         }
@@ -212,21 +226,24 @@ pub fn extract_blocked(records: &[IterationRecord]) -> BTreeMap<MetricId, Blocke
             .iter()
             .all(|s| s.status != SectionStatus::NotRun)
         {
-            push(MetricId::total(), record.total_seconds);
-            for (role, cpu) in total_cpu(record) {
-                push(resource(MetricKind::TotalCpu, &role), cpu);
+            let per_role = total_cpu(record);
+            let cpu = (!per_role.is_empty()).then(|| per_role.values().sum());
+            push(MetricId::total(), record.total_seconds, cpu);
+            for (role, cpu) in per_role {
+                push(resource(MetricKind::TotalCpu, &role), cpu, None);
             }
         }
         for r in &record.resources {
             if let Some(rss) = r.trimmed_mean_rss_bytes {
-                push(resource(MetricKind::MeanRss, &r.role), rss as f64);
+                push(resource(MetricKind::MeanRss, &r.role), rss as f64, None);
             }
             push(
                 resource(MetricKind::MaxRss, &r.role),
                 r.max_rss_bytes as f64,
+                None,
             );
             if let Some(cpu) = r.mean_cpu_pct {
-                push(resource(MetricKind::MeanCpu, &r.role), cpu);
+                push(resource(MetricKind::MeanCpu, &r.role), cpu, None);
             }
         }
         for row in &record.counters {
@@ -256,8 +273,8 @@ pub fn extract_blocked(records: &[IterationRecord]) -> BTreeMap<MetricId, Blocke
                 role: None,
                 counter: Some(row.counter.clone()),
             };
-            push(counter(MetricKind::CounterTime), row.total_ms);
-            push(counter(MetricKind::CounterCount), row.count as f64);
+            push(counter(MetricKind::CounterTime), row.total_ms, None);
+            push(counter(MetricKind::CounterCount), row.count as f64, None);
         }
     }
     values

@@ -70,8 +70,18 @@ struct RowContext<'a> {
 fn row(metric: &MetricComparison, context: &RowContext<'_>) -> Option<MetricRow> {
     let c = metric.comparison.as_ref()?;
     // A changed section says what moved; an undecided one, which
-    // iterations kept it from deciding.
+    // iterations kept it from deciding; a regression called without a
+    // machine stray, which one it was.
     let why = match c.verdict {
+        Verdict::Regression if c.set_aside.is_some() => {
+            let moved = diagnosis::why(&metric.id, context.judgement, context.attribution);
+            let stray = strays::describe(&metric.id, context.baseline, context.treatment)
+                .map(|s| format!("called without the machine's stray: {s}"));
+            match (moved, stray) {
+                (Some(m), Some(s)) => Some(format!("{m}; {s}")),
+                (m, s) => m.or(s),
+            }
+        }
         Verdict::Regression | Verdict::Improvement => {
             diagnosis::why(&metric.id, context.judgement, context.attribution)
         }
@@ -442,13 +452,10 @@ mod tests {
         gate_config::{DEFAULT_GATE_TOML, GateConfig},
     };
 
-    /// An undecided section's row says which iterations kept it so.
-    #[test]
-    fn an_undecided_section_names_its_stray_iterations() {
+    /// The §C.2 row of a report on two sides of (seconds, peer CPU).
+    fn section_row(baseline: &[(f64, f64)], treatment: &[(f64, f64)]) -> MetricRow {
         let side = crate::ab::strays::tests::records;
-        let clean = [(0.72, 0.41), (0.71, 0.41), (0.73, 0.41), (0.72, 0.41)];
-        let slow = [(0.72, 0.41), (0.71, 0.41), (0.84, 0.52), (0.72, 0.41)];
-        let (baseline, treatment) = (side("baseline", &clean), side("treatment", &slow));
+        let (baseline, treatment) = (side("baseline", baseline), side("treatment", treatment));
         let config = GateConfig::parse("gate.toml", DEFAULT_GATE_TOML).unwrap();
         let settings = JudgeSettings {
             alpha: 0.05,
@@ -468,16 +475,56 @@ mod tests {
             Path::new("run"),
             serde_json::Value::Null,
         );
-        let row = report
+        report
             .sections
-            .iter()
+            .into_iter()
             .find(|r| r.metric.starts_with("§C.2"))
-            .unwrap();
+            .unwrap()
+    }
+
+    /// An undecided section's row says which iterations kept it so.
+    #[test]
+    fn an_undecided_section_names_its_stray_iterations() {
+        let clean = [(0.72, 0.41), (0.71, 0.41), (0.73, 0.41), (0.72, 0.41)];
+        let slow = [(0.72, 0.41), (0.71, 0.41), (0.84, 0.52), (0.72, 0.41)];
+        let row = section_row(&clean, &slow);
         assert_eq!(row.verdict, rm::Verdict::CannotTell, "{row:?}");
         let why = row.why.as_deref().unwrap_or_default();
         assert!(
             why.starts_with("a stray iteration widens its interval: treatment run-3 0.84 s")
                 && why.ends_with("the machine ran them slower, not the branch"),
+            "{why}"
+        );
+    }
+
+    /// A regression called without a machine stray names the stray.
+    #[test]
+    fn a_regression_called_without_a_stray_names_it() {
+        let baseline = [
+            (2.00, 0.80),
+            (2.02, 0.81),
+            (1.99, 0.80),
+            (2.01, 0.80),
+            (2.30, 0.96),
+        ];
+        let slower = [
+            (2.20, 0.80),
+            (2.22, 0.81),
+            (2.19, 0.80),
+            (2.21, 0.80),
+            (2.21, 0.81),
+        ];
+        let row = section_row(&baseline, &slower);
+        assert_eq!(row.verdict, rm::Verdict::Regression, "{row:?}");
+        assert!(
+            row.reason.contains("without the baseline's machine stray"),
+            "{}",
+            row.reason
+        );
+        let why = row.why.as_deref().unwrap_or_default();
+        assert!(
+            why.contains("called without the machine's stray")
+                && why.contains("baseline run-5 2.30 s"),
             "{why}"
         );
     }

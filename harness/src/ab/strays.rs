@@ -7,28 +7,16 @@
 //! in 45 % (docs/statistics.md). The exact CPU clock tells the two usual
 //! causes apart: a peer that spent more CPU-seconds on the same section's
 //! work ran on a slower machine at that moment; one whose CPU did not grow
-//! waited longer. Nothing here decides anything; it explains a "cannot
-//! tell" so its reader knows whether more iterations or a quieter runner
-//! is the remedy.
+//! waited longer. The rule is `stats::strays`, the same one by which a
+//! regression call sets a machine stray aside; this module only words it,
+//! so the reader of a "cannot tell" knows whether more iterations or a
+//! quieter runner is the remedy.
 
 use super::metrics::{MetricId, MetricKind, SectionRef};
 use crate::{
     record::{IterationRecord, IterationStatus},
-    stats::median,
+    stats::{CPU_GREW, Stray, TimedSide, strays},
 };
-
-/// A value is a stray when it is this many robust standard deviations from
-/// its side's median... The deviation is pooled over both sides' distances
-/// from their own medians (1.4826 x their median): at 5 a side, two
-/// strays among one side's five would inflate that side's own median
-/// deviation until neither counted.
-const ROBUST_Z: f64 = 3.0;
-/// ...and at least this far in relative terms, so that a side with almost
-/// no spread does not call a 1 % wobble a stray.
-const MIN_RELATIVE: f64 = 0.05;
-/// CPU that grew by at least this share for the same work is a slower
-/// machine; below it the time went to waiting.
-const CPU_GREW: f64 = 0.10;
 
 /// One iteration's value of a time metric and its peers' CPU-seconds.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -36,18 +24,6 @@ struct Point {
     iteration: usize,
     seconds: f64,
     cpu: Option<f64>,
-}
-
-/// A stray iteration, described.
-#[derive(Debug, Clone, PartialEq)]
-struct Stray {
-    side: &'static str,
-    iteration: usize,
-    seconds: f64,
-    median: f64,
-    /// CPU-seconds relative to the side's median CPU, when both are known
-    /// and the median is large enough to compare (50 ms).
-    cpu_change: Option<f64>,
 }
 
 /// The section or total time of each complete iteration, with the summed
@@ -82,44 +58,6 @@ fn points(id: &MetricId, records: &[IterationRecord]) -> Vec<Point> {
     }
 }
 
-/// Each side's median and the pooled robust standard deviation of the
-/// values about their own side's median.
-fn spread(sides: [&[Point]; 2]) -> ([f64; 2], f64) {
-    let centers = sides.map(|points| {
-        let seconds: Vec<f64> = points.iter().map(|p| p.seconds).collect();
-        median(&seconds)
-    });
-    let deviations: Vec<f64> = sides
-        .iter()
-        .zip(centers)
-        .flat_map(|(points, center)| points.iter().map(move |p| (p.seconds - center).abs()))
-        .collect();
-    (centers, 1.4826 * median(&deviations))
-}
-
-/// The strays of one side about its median `center`.
-fn side_strays(side: &'static str, points: &[Point], center: f64, robust_sd: f64) -> Vec<Stray> {
-    let cpus: Vec<f64> = points.iter().filter_map(|p| p.cpu).collect();
-    let cpu_center = (cpus.len() == points.len()).then(|| median(&cpus));
-    points
-        .iter()
-        .filter(|p| {
-            let off = (p.seconds - center).abs();
-            off >= MIN_RELATIVE * center && off > ROBUST_Z * robust_sd
-        })
-        .map(|p| Stray {
-            side,
-            iteration: p.iteration,
-            seconds: p.seconds,
-            median: center,
-            cpu_change: match (p.cpu, cpu_center) {
-                (Some(cpu), Some(center)) if center >= 0.05 => Some(cpu / center - 1.0),
-                _ => None,
-            },
-        })
-        .collect()
-}
-
 fn percent(change: f64) -> String {
     format!("{:+.0} %", 100.0 * change)
 }
@@ -134,39 +72,57 @@ pub fn describe(
     treatment: &[IterationRecord],
 ) -> Option<String> {
     let (b, t) = (points(id, baseline), points(id, treatment));
-    if b.len() < 3 || t.len() < 3 {
-        return None;
-    }
-    let ([b_center, t_center], robust_sd) = spread([&b, &t]);
-    let mut strays = side_strays("baseline", &b, b_center, robust_sd);
-    strays.extend(side_strays("treatment", &t, t_center, robust_sd));
-    // More than a third of the values far out is spread, not strays.
-    if strays.is_empty() || 3 * strays.len() > b.len() + t.len() {
+    let timed = |points: &[Point]| {
+        let seconds: Vec<f64> = points.iter().map(|p| p.seconds).collect();
+        // CPU only when every iteration has it; the rule ignores it otherwise.
+        let cpu: Vec<f64> = points
+            .iter()
+            .map(|p| p.cpu)
+            .collect::<Option<_>>()
+            .unwrap_or_default();
+        (seconds, cpu)
+    };
+    let (b_timed, t_timed) = (timed(&b), timed(&t));
+    let found = strays([
+        TimedSide {
+            seconds: &b_timed.0,
+            cpu: &b_timed.1,
+        },
+        TimedSide {
+            seconds: &t_timed.0,
+            cpu: &t_timed.1,
+        },
+    ]);
+    let strays: Vec<(&str, &Point, &Stray)> =
+        [("baseline", &b, &found[0]), ("treatment", &t, &found[1])]
+            .into_iter()
+            .flat_map(|(side, points, found)| {
+                found.iter().map(move |s| (side, &points[s.index], s))
+            })
+            .collect();
+    if strays.is_empty() {
         return None;
     }
     let listed: Vec<String> = strays
         .iter()
-        .map(|s| {
+        .map(|(side, point, s)| {
             let cpu = s
                 .cpu_change
                 .map(|c| format!(", peer CPU {}", percent(c)))
                 .unwrap_or_default();
             format!(
-                "{} run-{} {:.2} s ({} on its side's median {:.2} s{cpu})",
-                s.side,
-                s.iteration,
-                s.seconds,
-                percent(s.seconds / s.median - 1.0),
+                "{side} run-{} {:.2} s ({} on its side's median {:.2} s{cpu})",
+                point.iteration,
+                point.seconds,
+                percent(point.seconds / s.median - 1.0),
                 s.median
             )
         })
         .collect();
-    let machine = strays
-        .iter()
-        .all(|s| s.cpu_change.is_some_and(|c| c >= CPU_GREW));
+    let machine = strays.iter().all(|(_, _, s)| s.is_machine());
     let waits = strays
         .iter()
-        .all(|s| s.cpu_change.is_some_and(|c| c.abs() < CPU_GREW));
+        .all(|(_, _, s)| s.cpu_change.is_some_and(|c| c.abs() < CPU_GREW));
     let cause = if machine {
         "; more CPU for the same work: the machine ran them slower, not the branch"
     } else if waits {

@@ -14,7 +14,9 @@
 //!   change just inside the band can be called when its estimate lands
 //!   outside. Holm keeps the family-wise chance of any false call at `alpha`
 //!   whatever the metrics' correlation, and the size requirement only
-//!   removes calls.
+//!   removes calls. This call alone goes without each side's machine stray
+//!   (`stray.rs`): one iteration the machine made slow hides a real
+//!   slowdown in about half of the gates at 5 a side.
 //! - **no regression**: the one-sided `1 - alpha` upper bound is inside the
 //!   tolerance. Each gated metric must show this for the gate to pass; an
 //!   intersection-union test, so its false-pass rate is at most `alpha`
@@ -81,8 +83,15 @@ impl Tolerance {
 /// One metric's evidence, ready to be judged with its family.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Evidence {
-    /// The log-scale estimate.
+    /// The log-scale estimate over every iteration: what "no regression",
+    /// "improvement" and the planning figures use.
     pub shift: LogShift,
+    /// The estimate a regression call uses: `shift` with each side's
+    /// machine stray set aside ([`machine_strays`](super::machine_strays)),
+    /// or `shift` itself when there is none.
+    pub call_shift: LogShift,
+    /// Position of the value set aside on each side, `[baseline, treatment]`.
+    pub set_aside: [Option<usize>; 2],
     /// The tolerated share (see [`Tolerance::share`]).
     pub tolerated: f64,
     /// Iterations per side (the larger side), for planning.
@@ -90,6 +99,22 @@ pub struct Evidence {
 }
 
 impl Evidence {
+    /// Evidence with nothing set aside: every call uses `shift`.
+    pub fn new(shift: LogShift, tolerated: f64, per_side: usize) -> Self {
+        Self {
+            shift,
+            call_shift: shift,
+            set_aside: [None, None],
+            tolerated,
+            per_side,
+        }
+    }
+
+    /// Whether the regression call went without some iteration.
+    pub fn has_set_aside(&self) -> bool {
+        self.set_aside.iter().any(Option::is_some)
+    }
+
     /// A ratio above this is a slowdown beyond tolerance.
     pub fn slower_limit(&self) -> f64 {
         1.0 + self.tolerated
@@ -142,7 +167,9 @@ pub enum Call {
 /// The rule on a family at one-sided `alpha`, with the Holm-adjusted
 /// p-values of "slower" and "faster" it used.
 pub fn call_family(family: &[Evidence], alpha: Alpha) -> Vec<(Call, f64, f64)> {
-    let slower: Vec<f64> = family.iter().map(|e| e.shift.p_greater()).collect();
+    // A stray can only hide a slowdown, so only the "slower" claim goes
+    // without it; "faster" and "no regression" keep every iteration.
+    let slower: Vec<f64> = family.iter().map(|e| e.call_shift.p_greater()).collect();
     let faster: Vec<f64> = family.iter().map(|e| e.shift.p_less()).collect();
     let slower_adjusted = holm_adjust(&slower);
     let faster_adjusted = holm_adjust(&faster);
@@ -154,7 +181,7 @@ pub fn call_family(family: &[Evidence], alpha: Alpha) -> Vec<(Call, f64, f64)> {
         .zip(slower_adjusted.into_iter().zip(faster_adjusted))
         .map(|(e, (p_slow, p_fast))| {
             let ratio = e.shift.ratio();
-            let call = if p_slow <= level && ratio > e.slower_limit() {
+            let call = if p_slow <= level && e.call_shift.ratio() > e.slower_limit() {
                 Call::Regression
             } else if p_fast <= level && ratio < e.faster_limit() {
                 Call::Improvement
@@ -203,7 +230,7 @@ pub fn decide_family(family: &[Evidence], alpha: Alpha) -> Vec<Decision> {
             let detectable_ratio =
                 e.shift
                     .detectable_ratio(per_metric, e.slower_limit(), PLANNING_POWER);
-            let reason = explain(e, verdict, p_slow, p_fast, alpha, upper, lower);
+            let reason = explain(e, verdict, p_slow, p_fast, alpha, upper);
             Decision {
                 verdict,
                 p_slower_adjusted: p_slow,
@@ -225,7 +252,6 @@ fn explain(
     p_fast: f64,
     alpha: Alpha,
     upper: f64,
-    lower: f64,
 ) -> String {
     let ratio = e.shift.ratio();
     let level = percent(alpha.one_sided_level());
@@ -233,10 +259,11 @@ fn explain(
     let a = trim_float(alpha.get());
     match verdict {
         Verdict::Regression => format!(
-            "{} slower (p {} after Holm, <= {a}), beyond the {tolerance} tolerance; {level} lower bound x{}: regression",
-            change_percent(ratio),
+            "{} slower (p {} after Holm, <= {a}), beyond the {tolerance} tolerance; {level} lower bound x{}{}: regression",
+            change_percent(e.call_shift.ratio()),
             p_text(p_slow),
-            fmt_ratio(lower)
+            fmt_ratio(e.call_shift.lower_bound(alpha)),
+            set_aside_text(e)
         ),
         Verdict::Improvement => format!(
             "{} faster (p {} after Holm, <= {a}), beyond the {tolerance} tolerance; {level} upper bound x{}: improvement",
@@ -265,6 +292,20 @@ fn explain(
             };
             format!("{why}: cannot tell; {}", plan_text(iterations_needed))
         }
+    }
+}
+
+/// " (without the baseline's machine stray)", or nothing.
+fn set_aside_text(e: &Evidence) -> String {
+    let sides: Vec<&str> = ["baseline", "treatment"]
+        .into_iter()
+        .zip(e.set_aside)
+        .filter_map(|(side, index)| index.map(|_| side))
+        .collect();
+    match sides.as_slice() {
+        [] => String::new(),
+        [one] => format!(" (without the {one}'s machine stray)"),
+        _ => " (without each side's machine stray)".to_owned(),
     }
 }
 
@@ -301,11 +342,7 @@ mod tests {
             Sample::new(b.to_vec()).unwrap(),
             Sample::new(t.to_vec()).unwrap(),
         );
-        Evidence {
-            shift: LogShift::welch(&b, &t),
-            tolerated,
-            per_side: b.len().max(t.len()),
-        }
+        Evidence::new(LogShift::welch(&b, &t), tolerated, b.len().max(t.len()))
     }
 
     #[test]

@@ -41,15 +41,12 @@ mod tests {
     use crate::stats::LogShift;
 
     fn evidence(log_ratio: f64, standard_error: f64) -> Evidence {
-        Evidence {
-            shift: LogShift {
-                log_ratio,
-                standard_error,
-                df: 4.0,
-            },
-            tolerated: 0.05,
-            per_side: 3,
-        }
+        let shift = LogShift {
+            log_ratio,
+            standard_error,
+            df: 4.0,
+        };
+        Evidence::new(shift, 0.05, 3)
     }
 
     #[test]

@@ -16,6 +16,7 @@ use super::hodges_lehmann::{Interval, hodges_lehmann};
 use super::log_t::LogShift;
 use super::mann_whitney::mann_whitney;
 use super::stratified::stratified_shift;
+use super::stray::{TimedSide, machine_strays};
 use super::{Alpha, Sample, StatsError};
 
 /// What the evidence says about one metric.
@@ -113,8 +114,24 @@ pub struct Comparison {
     pub family_size: usize,
     /// The verdict.
     pub verdict: Verdict,
+    /// The values the regression call went without, when it set a machine
+    /// stray aside (omitted when it used every value).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub set_aside: Option<SetAside>,
     /// The verdict in words.
     pub reason: String,
+}
+
+/// The machine strays a regression call set aside, and what it saw without
+/// them.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct SetAside {
+    /// Position among the baseline values, if one was set aside.
+    pub baseline: Option<usize>,
+    /// Position among the treatment values, if one was set aside.
+    pub treatment: Option<usize>,
+    /// The ratio of geometric means without them.
+    pub call_ratio: f64,
 }
 
 impl Comparison {
@@ -144,6 +161,10 @@ pub struct MetricSamples<'a> {
     /// iterations came from several machines: the shift is then estimated
     /// within blocks ([`stratified_shift`]).
     pub blocks: Option<(&'a [u32], &'a [u32])>,
+    /// The CPU-seconds spent in each baseline and treatment value, for time
+    /// metrics: how a regression call tells a machine stray
+    /// ([`machine_strays`]) from the branch.
+    pub cpu: Option<(&'a [f64], &'a [f64])>,
 }
 
 /// Compares each metric of a family judged together (Holm across them) at
@@ -185,6 +206,11 @@ pub fn compare_family(
                 alpha,
                 family_size: family.len(),
                 verdict: d.verdict,
+                set_aside: e.has_set_aside().then(|| SetAside {
+                    baseline: e.set_aside[0],
+                    treatment: e.set_aside[1],
+                    call_ratio: e.call_shift.ratio(),
+                }),
                 reason: d.reason,
             })
         })
@@ -205,6 +231,7 @@ pub fn compare(
         treatment,
         tolerance,
         blocks: None,
+        cpu: None,
     };
     let mut out = compare_family(std::slice::from_ref(&one), alpha)?;
     out.pop().ok_or(StatsError::TooFewValues { len: 0 })
@@ -216,10 +243,57 @@ pub fn evidence_of(m: &MetricSamples<'_>) -> Evidence {
     let blocked = m
         .blocks
         .and_then(|(b, t)| stratified_shift(m.baseline, b, m.treatment, t));
-    Evidence {
-        shift: blocked.unwrap_or_else(|| LogShift::welch(m.baseline, m.treatment)),
-        tolerated: m.tolerance.share(m.baseline.median()),
-        per_side: m.baseline.len().max(m.treatment.len()),
+    let evidence = Evidence::new(
+        blocked.unwrap_or_else(|| LogShift::welch(m.baseline, m.treatment)),
+        m.tolerance.share(m.baseline.median()),
+        m.baseline.len().max(m.treatment.len()),
+    );
+    // Shards are judged within blocks, where one value set aside would
+    // unbalance its block; strays are set aside in single-runner runs only.
+    match (blocked, m.cpu) {
+        (None, Some((b_cpu, t_cpu))) => with_strays_set_aside(evidence, m, b_cpu, t_cpu),
+        _ => evidence,
+    }
+}
+
+fn with_strays_set_aside(
+    evidence: Evidence,
+    m: &MetricSamples<'_>,
+    b_cpu: &[f64],
+    t_cpu: &[f64],
+) -> Evidence {
+    let set_aside = machine_strays([
+        TimedSide {
+            seconds: m.baseline.values(),
+            cpu: b_cpu,
+        },
+        TimedSide {
+            seconds: m.treatment.values(),
+            cpu: t_cpu,
+        },
+    ]);
+    let kept = |sample: &Sample, aside: Option<usize>| match aside {
+        None => Ok(sample.clone()),
+        Some(i) => Sample::new(
+            sample
+                .values()
+                .iter()
+                .enumerate()
+                .filter(|(k, _)| *k != i)
+                .map(|(_, v)| *v)
+                .collect(),
+        ),
+    };
+    match (
+        kept(m.baseline, set_aside[0]),
+        kept(m.treatment, set_aside[1]),
+    ) {
+        (Ok(b), Ok(t)) if set_aside.iter().any(Option::is_some) => Evidence {
+            call_shift: LogShift::welch(&b, &t),
+            set_aside,
+            ..evidence
+        },
+        _ => evidence,
     }
 }
 
@@ -283,5 +357,92 @@ mod tests {
         assert_eq!(c.verdict, Verdict::Regression, "{}", c.reason);
         assert_eq!((c.rank_check.slower_pairs, c.rank_check.pairs), (9, 9));
         assert!(c.reason.ends_with("regression"), "{}", c.reason);
+    }
+
+    /// A section 10 % slower on the treatment, with one baseline iteration
+    /// 15 % slow; `cpu` is the CPU-seconds of each baseline iteration.
+    fn slowed_with_a_baseline_stray(cpu: &[f64]) -> Comparison {
+        let (b, t) = (
+            s(&[2.00, 2.02, 1.99, 2.01, 2.30]),
+            s(&[2.20, 2.22, 2.19, 2.21, 2.21]),
+        );
+        let t_cpu = [0.80, 0.81, 0.80, 0.80, 0.81];
+        let m = MetricSamples {
+            name: "§C.2",
+            baseline: &b,
+            treatment: &t,
+            tolerance: Tolerance::relative(NoiseBand::new(0.08).unwrap()),
+            blocks: None,
+            cpu: Some((cpu, &t_cpu)),
+        };
+        let mut out = compare_family(std::slice::from_ref(&m), Alpha::DEFAULT).unwrap();
+        out.pop().unwrap()
+    }
+
+    #[test]
+    fn a_machine_stray_no_longer_hides_a_slowdown() {
+        // The stray spent 20 % more CPU: the machine slowed it.
+        let c = slowed_with_a_baseline_stray(&[0.80, 0.81, 0.80, 0.80, 0.96]);
+        assert_eq!(c.verdict, Verdict::Regression, "{}", c.reason);
+        let aside = c.set_aside.expect("the stray is set aside");
+        assert_eq!((aside.baseline, aside.treatment), (Some(4), None));
+        // Geometric means: without the stray 2.206 / 2.005, with it / 2.061.
+        assert!(
+            (aside.call_ratio - 1.1003).abs() < 1e-3,
+            "{}",
+            aside.call_ratio
+        );
+        assert!((c.ratio - 1.0705).abs() < 1e-3, "{}", c.ratio);
+        assert!(
+            c.reason.contains("without the baseline's machine stray"),
+            "{}",
+            c.reason
+        );
+    }
+
+    #[test]
+    fn a_stray_that_only_waited_still_counts() {
+        // Same CPU as its siblings: the time went to waiting, which may be
+        // the branch's doing, so nothing is set aside and the call cannot
+        // clear the band.
+        let c = slowed_with_a_baseline_stray(&[0.80, 0.81, 0.80, 0.80, 0.81]);
+        assert_eq!(c.set_aside, None);
+        assert!(
+            matches!(c.verdict, Verdict::CannotTell { .. }),
+            "{}",
+            c.reason
+        );
+    }
+
+    #[test]
+    fn a_treatment_stray_set_aside_never_helps_a_pass() {
+        // Unchanged branch whose treatment has a machine stray: the call
+        // goes without it (no regression is claimed), but "no regression"
+        // is judged on every value, exactly as if no CPU were known.
+        let (b, t) = (
+            s(&[2.00, 2.01, 2.00, 2.02, 1.99]),
+            s(&[2.00, 2.02, 1.99, 2.01, 2.30]),
+        );
+        let (b_cpu, t_cpu) = ([0.80; 5], [0.80, 0.81, 0.80, 0.80, 0.96]);
+        let judged = |cpu: Option<(&[f64], &[f64])>| {
+            let m = MetricSamples {
+                name: "§C.2",
+                baseline: &b,
+                treatment: &t,
+                tolerance: Tolerance::relative(NoiseBand::new(0.08).unwrap()),
+                blocks: None,
+                cpu,
+            };
+            compare_family(std::slice::from_ref(&m), Alpha::DEFAULT)
+                .unwrap()
+                .pop()
+                .unwrap()
+        };
+        let with = judged(Some((&b_cpu, &t_cpu)));
+        let without = judged(None);
+        assert_eq!(with.set_aside.map(|a| a.treatment), Some(Some(4)));
+        assert_eq!(with.verdict, without.verdict);
+        assert_ne!(with.verdict, Verdict::Regression);
+        assert_eq!(with.interval, without.interval);
     }
 }
