@@ -457,8 +457,9 @@ pub struct Suggestion {
     /// Iterations per side at which an unchanged run passes in at least
     /// [`SUGGEST_PASS_RATE`] of runs (the largest size studied if none).
     pub per_side: usize,
-    /// The narrowest wall-time band at which it does so at that size.
-    pub time_band: f64,
+    /// The narrowest wall-time pass bound at which it does so at that size
+    /// (never below the noise band: a pass bound is at least the band).
+    pub pass_bound: f64,
     /// The suggestion as `gate.toml` lines with the numbers behind them.
     pub toml: String,
 }
@@ -466,7 +467,7 @@ pub struct Suggestion {
 /// The share of unchanged runs that should pass at the suggested settings.
 pub const SUGGEST_PASS_RATE: f64 = 0.8;
 
-/// Wall-time bands tried, narrowest first.
+/// Wall-time pass bounds tried, narrowest first.
 const CANDIDATE_BANDS: [f64; 6] = [0.02, 0.03, 0.05, 0.08, 0.10, 0.15];
 
 /// Suggests iterations and a wall-time band from a finished study.
@@ -484,12 +485,14 @@ pub fn suggest(
         .or(result.gate.last())
         .map_or(5, |g| g.per_side);
     let draws = draws(pool.size, per_side, settings.trials, settings.seed ^ 0xBA4D);
-    let time_band = CANDIDATE_BANDS
+    let band = config.noise_band.time;
+    let pass_bound = CANDIDATE_BANDS
         .iter()
         .copied()
-        .find(|&band| {
+        .filter(|&bound| bound >= band)
+        .find(|&bound| {
             let mut widened = config.clone();
-            widened.noise_band.time = band;
+            widened.pass_bound.time = Some(bound);
             let pool = pool.with_config(&widened);
             let runs: Vec<Vec<Call>> = draws
                 .iter()
@@ -497,7 +500,7 @@ pub fn suggest(
                 .collect();
             fits(&gate_rates(per_side, &runs))
         })
-        .unwrap_or(config.noise_band.time);
+        .unwrap_or_else(|| config.pass_bound.time.unwrap_or(band).max(band));
     let mut toml = format!(
         "# Suggested by `soak power` from {} iterations of one variant, {} resampled runs per size.\n",
         result.pool_size, result.trials
@@ -521,7 +524,7 @@ pub fn suggest(
     let gated: Vec<String> = config.gated.iter().map(|g| format!("{g:?}")).collect();
     toml.push_str(&format!(
         "# Run `soak ab --iterations {per_side}` (or `auto`, which looks at 3, 5, 8, 10).\n\
-         mode = \"{}\"\nmin_iterations = {}\nalpha = {}\non_inconclusive = \"{}\"\ngated = [{}]\n\n[noise_band]\ntime = {time_band}\nrss = {}\ncpu = {}\ncounters = {}\n\n[floor]\ntime_ms = {}\nrss_mib = {}\ncpu_pct = {}\ncpu_ms = {}\ncounters = {}\n",
+         mode = \"{}\"\nmin_iterations = {}\nalpha = {}\non_inconclusive = \"{}\"\ngated = [{}]\n\n[noise_band]\ntime = {band}\nrss = {}\ncpu = {}\ncounters = {}\n\n[floor]\ntime_ms = {}\nrss_mib = {}\ncpu_pct = {}\ncpu_ms = {}\ncounters = {}\n\n[pass_bound]\ntime = {pass_bound}\n",
         config.mode,
         config.min_iterations.min(per_side),
         config.alpha,
@@ -538,7 +541,7 @@ pub fn suggest(
     ));
     Suggestion {
         per_side,
-        time_band,
+        pass_bound,
         toml,
     }
 }

@@ -365,6 +365,7 @@ mod tests {
     fn verdict_of(records: &[Vec<IterationRecord>; 2]) -> GateStatus {
         let mut config = GateConfig::parse("gate.toml", DEFAULT_GATE_TOML).unwrap();
         config.noise_band.time = 0.05;
+        config.pass_bound.time = None;
         let settings = JudgeSettings {
             alpha: 0.05,
             interrupted: false,
@@ -449,7 +450,10 @@ mod tests {
             .and_then(|m| m.comparison.as_ref())
             .unwrap();
         assert_eq!(section.verdict, Verdict::Regression, "{}", section.reason);
-        assert_eq!(section.set_aside.and_then(|a| a.baseline), Some(4));
+        assert_eq!(
+            section.set_aside.as_ref().map(|a| a.baseline.clone()),
+            Some(vec![4])
+        );
         assert_eq!(judged.gate.status, GateStatus::Fail);
     }
 

@@ -55,6 +55,16 @@ impl Default for Floors {
     }
 }
 
+/// How far a pass must rule slowdowns out, per kind of metric, when that
+/// is wider than the noise band (shares; absent: the band).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PassBounds {
+    /// Wall times.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time: Option<f64>,
+}
+
 /// The whole gate configuration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -76,6 +86,9 @@ pub struct GateConfig {
     /// Absolute floors.
     #[serde(default)]
     pub floor: Floors,
+    /// How far passes must rule slowdowns out, when wider than the band.
+    #[serde(default)]
+    pub pass_bound: PassBounds,
 }
 
 /// The metric groups `gated` may name.
@@ -152,6 +165,7 @@ impl InvalidValue {
             "min_iterations" => "--min-iterations",
             "noise_band.time" => "--noise-band-time",
             "noise_band.rss" => "--noise-band-rss",
+            "pass_bound.time" => "--pass-bound-time",
             "floor.time_ms" => "--floor-time-ms",
             _ => return None,
         })
@@ -182,7 +196,7 @@ pub fn flag_expectation(flag: &str) -> Option<&'static str> {
     Some(match flag {
         "--alpha" => EXPECT_ALPHA,
         "--min-iterations" => EXPECT_MIN_ITERATIONS,
-        "--noise-band-time" | "--noise-band-rss" => EXPECT_BAND,
+        "--noise-band-time" | "--noise-band-rss" | "--pass-bound-time" => EXPECT_BAND,
         "--floor-time-ms" => EXPECT_FLOOR_TIME,
         _ => return None,
     })
@@ -296,7 +310,9 @@ impl GateConfig {
             ("noise_band.rss", self.noise_band.rss),
             ("noise_band.cpu", self.noise_band.cpu),
             ("noise_band.counters", self.noise_band.counters),
-        ];
+        ]
+        .into_iter()
+        .chain(self.pass_bound.time.map(|t| ("pass_bound.time", t)));
         for (key, band) in bands {
             if !(band > 0.0 && band < 1.0) {
                 return Err(bad(key, show(band), EXPECT_BAND));
@@ -386,7 +402,15 @@ impl GateConfig {
             MetricKind::CounterTime | MetricKind::CounterCount => self.floor.counters,
         };
         let band = NoiseBand::new(self.band(kind)).unwrap_or(NoiseBand::TIME);
-        Tolerance::new(band, floor).unwrap_or_else(|_| Tolerance::relative(band))
+        let tolerance = Tolerance::new(band, floor).unwrap_or_else(|_| Tolerance::relative(band));
+        let pass = match kind {
+            MetricKind::SectionTime | MetricKind::TotalTime => self.pass_bound.time,
+            _ => None,
+        };
+        match pass.and_then(|share| NoiseBand::new(share).ok()) {
+            Some(pass) => tolerance.with_pass_bound(pass),
+            None => tolerance,
+        }
     }
 
     /// The noise band of `kind`.
@@ -427,7 +451,7 @@ mod tests {
         let cpu = DEFAULT_GATE_TOML.replace("\"mean_rss\"]", "\"mean_rss\", \"cpu_seconds\"]");
         let cpu = GateConfig::parse("gate.toml", &cpu).unwrap();
         assert!(cpu.is_gated(MetricKind::SectionCpu) && cpu.is_gated(MetricKind::TotalCpu));
-        assert_eq!(config.band(MetricKind::SectionTime), 0.08);
+        assert_eq!(config.band(MetricKind::SectionTime), 0.05);
         assert_eq!(config.on_inconclusive, OnCannotTell::Fail);
         let tol = config.tolerance(MetricKind::SectionTime);
         assert!((tol.floor() - 0.025).abs() < 1e-12);
@@ -439,7 +463,7 @@ mod tests {
     #[test]
     fn bad_values_are_named() {
         let error = |text: &str| GateConfig::parse("g", text).unwrap_err().to_string();
-        let text = DEFAULT_GATE_TOML.replace("time = 0.08", "time = 2");
+        let text = DEFAULT_GATE_TOML.replace("time = 0.05", "time = 2");
         assert_eq!(
             error(&text),
             "g: `noise_band.time` `2`: expected a share above 0 and below 1, e.g. 0.05 for 5 %"
@@ -456,6 +480,37 @@ mod tests {
         assert!(error(&text).starts_with("g:"));
         let text = DEFAULT_GATE_TOML.replace("min_iterations = 3", "min_iterations = 1");
         assert!(error(&text).contains("`min_iterations` `1`"));
+        let text = DEFAULT_GATE_TOML.replace("[pass_bound]\ntime = 0.08", "[pass_bound]\ntime = 0");
+        assert!(
+            error(&text).contains("`pass_bound.time` `0`"),
+            "{}",
+            error(&text)
+        );
+        let text = DEFAULT_GATE_TOML.replace("[pass_bound]\ntime", "[pass_bound]\nrss");
+        assert!(error(&text).contains("rss"), "{}", error(&text));
+    }
+
+    #[test]
+    fn passes_are_bounded_where_pass_bound_says_for_times_only() {
+        let config = GateConfig::parse("g", DEFAULT_GATE_TOML).unwrap();
+        assert_eq!(config.pass_bound.time, Some(0.08));
+        let time = config.tolerance(MetricKind::SectionTime);
+        assert_eq!((time.band().get(), time.pass_bound().get()), (0.05, 0.08));
+        // A 0.2 s section: the 25 ms floor (12.5 %) governs both.
+        assert!((time.regression_share(0.2) - 0.125).abs() < 1e-12);
+        assert!((time.share(0.2) - 0.125).abs() < 1e-12);
+        let rss = config.tolerance(MetricKind::MeanRss);
+        assert_eq!(rss.pass_bound(), rss.band());
+        // Below the band it is the band; absent, the band too.
+        let mut narrow = config.clone();
+        narrow.pass_bound.time = Some(0.01);
+        let time = narrow.tolerance(MetricKind::SectionTime);
+        assert_eq!(time.pass_bound(), time.band());
+        let absent = DEFAULT_GATE_TOML.replace("[pass_bound]\ntime = 0.08", "");
+        let absent = GateConfig::parse("g", &absent).unwrap();
+        assert_eq!(absent.pass_bound.time, None);
+        let time = absent.tolerance(MetricKind::TotalTime);
+        assert_eq!(time.pass_bound(), time.band());
     }
 
     #[test]

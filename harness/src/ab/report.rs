@@ -107,7 +107,7 @@ fn row(metric: &MetricComparison, context: &RowContext<'_>) -> Option<MetricRow>
         pairs: c.rank_check.pairs,
         verdict: verdict(&c.verdict),
         reason: c.reason.clone(),
-        noise_band: Some(c.tolerated_share).filter(|s| s.is_finite()),
+        noise_band: Some(c.regression_share).filter(|s| s.is_finite()),
         detectable: Some(c.detectable_ratio).filter(|r| r.is_finite()),
         why,
     })

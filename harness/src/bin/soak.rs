@@ -137,12 +137,17 @@ struct GateFlags {
     /// Override the family-wise alpha.
     #[arg(long, allow_hyphen_values = true)]
     alpha: Option<f64>,
-    /// Override the noise band of wall times (e.g. 0.05).
+    /// Override the noise band of wall times (e.g. 0.05); passes are then
+    /// bounded by it too, unless --pass-bound-time is given.
     #[arg(long, allow_hyphen_values = true)]
     noise_band_time: Option<f64>,
     /// Override the noise band of RSS.
     #[arg(long, allow_hyphen_values = true)]
     noise_band_rss: Option<f64>,
+    /// Override how far a pass must rule out slowdowns of wall time (e.g.
+    /// 0.08; never less than the noise band).
+    #[arg(long, allow_hyphen_values = true)]
+    pass_bound_time: Option<f64>,
     /// Override the absolute floor of wall times, in milliseconds.
     #[arg(long, allow_hyphen_values = true)]
     floor_time_ms: Option<f64>,
@@ -172,10 +177,17 @@ impl GateFlags {
             config.alpha = alpha;
         }
         if let Some(band) = self.noise_band_time {
+            // A band given here replaces the file's whole idea of tolerance:
+            // a pass bound kept from the file would quietly loosen a band
+            // tightened on the command line.
             config.noise_band.time = band;
+            config.pass_bound.time = None;
         }
         if let Some(band) = self.noise_band_rss {
             config.noise_band.rss = band;
+        }
+        if let Some(pass) = self.pass_bound_time {
+            config.pass_bound.time = Some(pass);
         }
         if let Some(floor) = self.floor_time_ms {
             config.floor.time_ms = floor;

@@ -354,7 +354,7 @@ fn must_improve(
 /// Whether a metric's tolerance is its relative band (the floor is smaller
 /// at its size); the other metrics are small enough that the floor governs.
 fn band_governed(c: &Comparison) -> bool {
-    c.tolerated_share <= c.tolerance.band().get() * (1.0 + 1e-9)
+    c.tolerated_share <= c.tolerance.pass_bound().get() * (1.0 + 1e-9)
 }
 
 /// "a slowdown above 3.1% in any gated metric governed by its band

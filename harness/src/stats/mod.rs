@@ -66,7 +66,7 @@ pub use params::{Alpha, NoiseBand, percent};
 pub use planning::MAX_PLANNED_PER_SIDE;
 pub use sample::{Sample, median};
 pub use stratified::stratified_shift;
-pub use stray::{CPU_GREW, Stray, TimedSide, machine_strays, strays};
+pub use stray::{CPU_GREW, MAX_SET_ASIDE, SideSetAside, Stray, TimedSide, machine_strays, strays};
 pub use verdict::{
     Comparison, MetricSamples, RankCheck, SetAside, Verdict, compare, compare_family, evidence_of,
 };

@@ -30,9 +30,16 @@ pub const CPU_GREW: f64 = 0.10;
 /// CPU medians below this (seconds) are too coarse to compare: the kernel's
 /// clock ticks are 10 ms.
 const MIN_CPU_SECONDS: f64 = 0.05;
-/// A side keeps at least this many values after setting one aside, so the
-/// call still has a spread to go on.
+/// A side keeps at least this many values after setting strays aside, so
+/// the call still has a spread to go on.
 const MIN_KEPT: usize = 3;
+/// At most this many values are set aside per side: two of five in one
+/// side was the worst a pool showed (§C.4, docs/statistics.md); more would
+/// be spread, which the one-third rule of [`strays`] already refuses.
+pub const MAX_SET_ASIDE: usize = 2;
+
+/// The positions a regression call sets aside on one side, slowest first.
+pub type SideSetAside = [Option<usize>; MAX_SET_ASIDE];
 
 /// One side's values (seconds) with the CPU-seconds spent in each.
 #[derive(Debug, Clone, Copy)]
@@ -107,21 +114,28 @@ fn side_strays(side: TimedSide<'_>, center: f64, robust_sd: f64) -> Vec<Stray> {
         .collect()
 }
 
-/// Per side, the position of the value a regression call sets aside: the
-/// slowest stray above its median that the machine made slow, if the side
-/// keeps at least [`MIN_KEPT`] values without it.
-pub fn machine_strays(sides: [TimedSide<'_>; 2]) -> [Option<usize>; 2] {
+/// Per side, the positions of the values a regression call sets aside:
+/// the slowest strays above their median that the machine made slow, at
+/// most [`MAX_SET_ASIDE`], and only as many as leave [`MIN_KEPT`] values.
+pub fn machine_strays(sides: [TimedSide<'_>; 2]) -> [SideSetAside; 2] {
     let found = strays(sides);
     [0, 1].map(|k| {
         let side = sides[k];
-        if side.seconds.len() < MIN_KEPT + 1 {
-            return None;
-        }
-        found[k]
+        let mut slow: Vec<&Stray> = found[k]
             .iter()
             .filter(|s| side.seconds[s.index] > s.median && s.is_machine())
-            .max_by(|a, b| side.seconds[a.index].total_cmp(&side.seconds[b.index]))
-            .map(|s| s.index)
+            .collect();
+        slow.sort_by(|a, b| side.seconds[b.index].total_cmp(&side.seconds[a.index]));
+        let room = side
+            .seconds
+            .len()
+            .saturating_sub(MIN_KEPT)
+            .min(MAX_SET_ASIDE);
+        let mut out: SideSetAside = [None; MAX_SET_ASIDE];
+        for (slot, stray) in out.iter_mut().zip(slow.into_iter().take(room)) {
+            *slot = Some(stray.index);
+        }
+        out
     })
 }
 
@@ -135,6 +149,7 @@ mod tests {
         TimedSide { seconds, cpu }
     }
 
+    const NOTHING: [SideSetAside; 2] = [[None, None], [None, None]];
     const QUIET: [f64; 5] = [0.72, 0.73, 0.72, 0.74, 0.73];
     const QUIET_CPU: [f64; 5] = [0.41, 0.41, 0.42, 0.41, 0.41];
 
@@ -150,7 +165,7 @@ mod tests {
         assert!((cpu - (0.52 / 0.41 - 1.0)).abs() < 1e-12);
         assert_eq!(
             machine_strays([side(&QUIET, &QUIET_CPU), side(&t, &t_cpu)]),
-            [None, Some(2)]
+            [[None, None], [Some(2), None]]
         );
     }
 
@@ -160,7 +175,7 @@ mod tests {
         let t_cpu = [0.41, 0.41, 0.42, 0.42, 0.41];
         let sides = [side(&QUIET, &QUIET_CPU), side(&t, &t_cpu)];
         assert_eq!(strays(sides)[1].len(), 1, "still a stray");
-        assert_eq!(machine_strays(sides), [None, None]);
+        assert_eq!(machine_strays(sides), NOTHING);
     }
 
     #[test]
@@ -169,25 +184,32 @@ mod tests {
         let t_cpu = [0.41, 0.41, 0.52, 0.42, 0.41];
         let sides = [side(&QUIET, &QUIET_CPU), side(&t, &t_cpu)];
         assert_eq!(strays(sides)[1].len(), 1);
-        assert_eq!(machine_strays(sides), [None, None]);
+        assert_eq!(machine_strays(sides), NOTHING);
     }
 
     #[test]
-    fn only_the_slowest_of_two_machine_strays_goes_and_three_must_stay() {
+    fn two_machine_strays_go_slowest_first_and_three_values_must_stay() {
         let b = [0.72, 0.84, 0.72, 0.86, 0.73, 0.72, 0.73, 0.72];
         let b_cpu = [0.41, 0.50, 0.41, 0.51, 0.41, 0.41, 0.41, 0.41];
         let t = [0.73; 8];
         let t_cpu = [0.41; 8];
         assert_eq!(
             machine_strays([side(&b, &b_cpu), side(&t, &t_cpu)]),
-            [Some(3), None]
+            [[Some(3), Some(1)], [None, None]]
         );
-        // Three a side: setting one aside would leave two.
+        // Four a side: only one may go.
+        let b4 = [0.72, 0.86, 0.72, 0.73];
+        let b4_cpu = [0.41, 0.51, 0.41, 0.41];
+        assert_eq!(
+            machine_strays([side(&b4, &b4_cpu), side(&t[..4], &t_cpu[..4])]),
+            [[Some(1), None], [None, None]]
+        );
+        // Three a side: none.
         let b3 = [0.72, 0.86, 0.72];
         let b3_cpu = [0.41, 0.51, 0.41];
         assert_eq!(
             machine_strays([side(&b3, &b3_cpu), side(&t[..3], &t_cpu[..3])]),
-            [None, None]
+            NOTHING
         );
     }
 
@@ -205,7 +227,7 @@ mod tests {
         assert_eq!(found[1][0].cpu_change, None);
         assert_eq!(
             machine_strays([side(&QUIET, &QUIET_CPU), side(&t, &tiny)]),
-            [None, None]
+            NOTHING
         );
     }
 

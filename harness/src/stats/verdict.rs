@@ -16,7 +16,7 @@ use super::hodges_lehmann::{Interval, hodges_lehmann};
 use super::log_t::LogShift;
 use super::mann_whitney::mann_whitney;
 use super::stratified::stratified_shift;
-use super::stray::{TimedSide, machine_strays};
+use super::stray::{SideSetAside, TimedSide, machine_strays};
 use super::{Alpha, Sample, StatsError};
 
 /// What the evidence says about one metric.
@@ -101,8 +101,12 @@ pub struct Comparison {
     pub p_faster_adjusted: f64,
     /// The tolerance configured.
     pub tolerance: Tolerance,
-    /// The share tolerated at this metric's size (band or floor).
+    /// The share a pass must rule out at this metric's size (pass bound or
+    /// floor).
     pub tolerated_share: f64,
+    /// The smallest change called a regression or an improvement at this
+    /// metric's size (noise band or floor; at most `tolerated_share`).
+    pub regression_share: f64,
     /// The smallest slowdown (ratio) caught in 90 % of runs at this noise
     /// and family size.
     pub detectable_ratio: f64,
@@ -124,12 +128,12 @@ pub struct Comparison {
 
 /// The machine strays a regression call set aside, and what it saw without
 /// them.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SetAside {
-    /// Position among the baseline values, if one was set aside.
-    pub baseline: Option<usize>,
-    /// Position among the treatment values, if one was set aside.
-    pub treatment: Option<usize>,
+    /// Positions among the baseline values, slowest first.
+    pub baseline: Vec<usize>,
+    /// Positions among the treatment values, slowest first.
+    pub treatment: Vec<usize>,
     /// The ratio of geometric means without them.
     pub call_ratio: f64,
 }
@@ -201,14 +205,15 @@ pub fn compare_family(
                 p_faster_adjusted: d.p_faster_adjusted,
                 tolerance: m.tolerance,
                 tolerated_share: e.tolerated,
+                regression_share: e.regression_limit() - 1.0,
                 detectable_ratio: d.detectable_ratio,
                 rank_check: rank,
                 alpha,
                 family_size: family.len(),
                 verdict: d.verdict,
                 set_aside: e.has_set_aside().then(|| SetAside {
-                    baseline: e.set_aside[0],
-                    treatment: e.set_aside[1],
+                    baseline: e.set_aside[0].iter().flatten().copied().collect(),
+                    treatment: e.set_aside[1].iter().flatten().copied().collect(),
                     call_ratio: e.call_shift.ratio(),
                 }),
                 reason: d.reason,
@@ -243,11 +248,15 @@ pub fn evidence_of(m: &MetricSamples<'_>) -> Evidence {
     let blocked = m
         .blocks
         .and_then(|(b, t)| stratified_shift(m.baseline, b, m.treatment, t));
-    let evidence = Evidence::new(
-        blocked.unwrap_or_else(|| LogShift::welch(m.baseline, m.treatment)),
-        m.tolerance.share(m.baseline.median()),
-        m.baseline.len().max(m.treatment.len()),
-    );
+    let median = m.baseline.median();
+    let evidence = Evidence {
+        regression_share: m.tolerance.regression_share(median),
+        ..Evidence::new(
+            blocked.unwrap_or_else(|| LogShift::welch(m.baseline, m.treatment)),
+            m.tolerance.share(median),
+            m.baseline.len().max(m.treatment.len()),
+        )
+    };
     // Shards are judged within blocks, where one value set aside would
     // unbalance its block; strays are set aside in single-runner runs only.
     match (blocked, m.cpu) {
@@ -272,23 +281,22 @@ fn with_strays_set_aside(
             cpu: t_cpu,
         },
     ]);
-    let kept = |sample: &Sample, aside: Option<usize>| match aside {
-        None => Ok(sample.clone()),
-        Some(i) => Sample::new(
+    let kept = |sample: &Sample, aside: &SideSetAside| {
+        Sample::new(
             sample
                 .values()
                 .iter()
                 .enumerate()
-                .filter(|(k, _)| *k != i)
+                .filter(|(k, _)| !aside.contains(&Some(*k)))
                 .map(|(_, v)| *v)
                 .collect(),
-        ),
+        )
     };
     match (
-        kept(m.baseline, set_aside[0]),
-        kept(m.treatment, set_aside[1]),
+        kept(m.baseline, &set_aside[0]),
+        kept(m.treatment, &set_aside[1]),
     ) {
-        (Ok(b), Ok(t)) if set_aside.iter().any(Option::is_some) => Evidence {
+        (Ok(b), Ok(t)) if set_aside.iter().flatten().any(Option::is_some) => Evidence {
             call_shift: LogShift::welch(&b, &t),
             set_aside,
             ..evidence
@@ -385,7 +393,7 @@ mod tests {
         let c = slowed_with_a_baseline_stray(&[0.80, 0.81, 0.80, 0.80, 0.96]);
         assert_eq!(c.verdict, Verdict::Regression, "{}", c.reason);
         let aside = c.set_aside.expect("the stray is set aside");
-        assert_eq!((aside.baseline, aside.treatment), (Some(4), None));
+        assert_eq!((aside.baseline, aside.treatment), (vec![4], vec![]));
         // Geometric means: without the stray 2.206 / 2.005, with it / 2.061.
         assert!(
             (aside.call_ratio - 1.1003).abs() < 1e-3,
@@ -440,7 +448,7 @@ mod tests {
         };
         let with = judged(Some((&b_cpu, &t_cpu)));
         let without = judged(None);
-        assert_eq!(with.set_aside.map(|a| a.treatment), Some(Some(4)));
+        assert_eq!(with.set_aside.map(|a| a.treatment), Some(vec![4]));
         assert_eq!(with.verdict, without.verdict);
         assert_ne!(with.verdict, Verdict::Regression);
         assert_eq!(with.interval, without.interval);
