@@ -394,7 +394,7 @@ fn notes(judgement: &Judgement) -> Vec<String> {
     let gated = judgement.gated().count();
     let alpha = judgement.alpha;
     notes.push(format!(
-        "{gated} gated metrics judged together: a regression needs p <= {alpha} after Holm across them and a slowdown beyond the metric's tolerance; \"no regression\" needs the one-sided {} upper bound inside it. All other metrics are advisory.",
+        "{gated} gated metrics judged together: a regression needs p <= {alpha} after Holm across them and a slowdown beyond the metric's noise band (without iterations the machine slowed); \"no regression\" needs the one-sided {} upper bound inside its pass bound. All other metrics are advisory.",
         percent(1.0 - alpha)
     ));
     let skipped: Vec<&str> = judgement

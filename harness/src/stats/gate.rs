@@ -295,7 +295,7 @@ pub fn decide(input: GateInput<'_>) -> GateOutcome {
     let rules_out = rules_out(comparisons);
     let mut reasons = vec![
         format!(
-            "{mode}: none of {} gated metrics regressed beyond its tolerance",
+            "{mode}: none of {} gated metrics regressed beyond its noise band, each ruled out beyond its pass bound",
             comparisons.len()
         ),
         format!("no assertion of {} broke on treatment", assertions.len()),
