@@ -5,7 +5,7 @@ For each pool folder (an A/A `soak ab`, e.g. target/gate-study/pool) and
 each main metric, draws `n` + `n` iterations without replacement, slows
 one side by 10 % (or not, for false alarms) and counts how often each test
 calls a regression the way the gate's first Holm step does: one-sided
-p <= 0.05 / 13 and the estimate beyond the 8 % band. Tests, on log times:
+p <= 0.05 / 13 and the estimate beyond the 5 % noise band. Tests, on log times:
 
   welch  Welch's t on means (the gate's test)
   ytop   Yuen's trimmed t with each side's slowest iteration winsorized
@@ -23,7 +23,7 @@ from scipy import stats
 
 METRICS = ["§1", "§A.1", "§C.2", "§C.4", "§D.1", "§D.4", "total"]
 ALPHA = 0.05 / 13
-BAND = np.log(1.08)
+BAND = np.log(1.05)
 SLOWDOWN = np.log(1.10)
 
 
