@@ -304,13 +304,22 @@ pub fn judge(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use rand::{Rng, SeedableRng};
     use rand_chacha::ChaCha8Rng;
 
     use super::*;
     use crate::ab::gate_config::DEFAULT_GATE_TOML;
     use crate::stats::GateStatus;
+
+    /// A finished, uninterrupted run judged at the default alpha.
+    pub(crate) fn settings() -> JudgeSettings {
+        JudgeSettings {
+            alpha: 0.05,
+            interrupted: false,
+            retried: Vec::new(),
+        }
+    }
 
     /// `per_shard` iterations a side on each of `shards` runners of one
     /// unchanged scenario (A/A): three sections with 2 % noise; runner 1 is
@@ -366,11 +375,7 @@ mod tests {
         let mut config = GateConfig::parse("gate.toml", DEFAULT_GATE_TOML).unwrap();
         config.noise_band.time = 0.05;
         config.pass_bound.time = None;
-        let settings = JudgeSettings {
-            alpha: 0.05,
-            interrupted: false,
-            retried: Vec::new(),
-        };
+        let settings = settings();
         judge(&records[0], &records[1], &config, settings)
             .gate
             .status
@@ -437,11 +442,7 @@ mod tests {
             ],
         );
         let config = GateConfig::parse("gate.toml", DEFAULT_GATE_TOML).unwrap();
-        let settings = JudgeSettings {
-            alpha: 0.05,
-            interrupted: false,
-            retried: Vec::new(),
-        };
+        let settings = settings();
         let judged = judge(&baseline, &treatment, &config, settings);
         let section = judged
             .metrics

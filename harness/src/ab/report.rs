@@ -457,11 +457,7 @@ mod tests {
         let side = crate::ab::strays::tests::records;
         let (baseline, treatment) = (side("baseline", baseline), side("treatment", treatment));
         let config = GateConfig::parse("gate.toml", DEFAULT_GATE_TOML).unwrap();
-        let settings = JudgeSettings {
-            alpha: 0.05,
-            interrupted: false,
-            retried: Vec::new(),
-        };
+        let settings = crate::ab::compare::tests::settings();
         let judgement = judge(&baseline, &treatment, &config, settings);
         let labels = Labels {
             baseline: "baseline".into(),
@@ -534,11 +530,7 @@ mod tests {
         let record = crate::ab::metrics::tests::record_with_counters();
         let config = GateConfig::parse("gate.toml", DEFAULT_GATE_TOML).unwrap();
         let records = vec![record.clone(), record];
-        let settings = JudgeSettings {
-            alpha: 0.05,
-            interrupted: false,
-            retried: Vec::new(),
-        };
+        let settings = crate::ab::compare::tests::settings();
         let judgement = judge(&records, &records, &config, settings);
         let rows = counter_rows(&judgement);
         assert_eq!(rows.len(), 2, "{rows:?}");

@@ -445,21 +445,17 @@ mod tests {
         let wide = judged(Tolerance::relative(eight), 1.065);
         assert_eq!(wide.verdict, Verdict::NoRegression, "{}", wide.reason);
         let split = Tolerance::relative(five).with_pass_bound(eight);
-        let d = judged(split, 1.065);
-        assert_eq!(d.verdict, Verdict::Regression, "{}", d.reason);
-        assert!(
-            d.reason.contains("beyond the 5% noise band"),
-            "{}",
-            d.reason
-        );
+        let called = |slower: f64, verdict: Verdict, words: &str| {
+            let d = judged(split, slower);
+            assert!(
+                d.verdict == verdict && d.reason.contains(words),
+                "{}",
+                d.reason
+            );
+        };
+        called(1.065, Verdict::Regression, "beyond the 5% noise band");
         // 3 % slower is inside the band: a pass, said against the bound.
-        let d = judged(split, 1.03);
-        assert_eq!(d.verdict, Verdict::NoRegression, "{}", d.reason);
-        assert!(
-            d.reason.contains("inside the 8% pass bound"),
-            "{}",
-            d.reason
-        );
+        called(1.03, Verdict::NoRegression, "inside the 8% pass bound");
         // A pass bound below the band is the band.
         let narrow = Tolerance::relative(eight).with_pass_bound(five);
         assert_eq!(narrow.pass_bound(), eight);

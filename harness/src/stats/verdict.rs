@@ -367,6 +367,21 @@ mod tests {
         assert!(c.reason.ends_with("regression"), "{}", c.reason);
     }
 
+    /// `§C.2` judged alone at an 8 % band, with the CPU-seconds of each
+    /// value when given.
+    fn judged(b: &Sample, t: &Sample, cpu: Option<(&[f64], &[f64])>) -> Comparison {
+        let m = MetricSamples {
+            name: "§C.2",
+            baseline: b,
+            treatment: t,
+            tolerance: Tolerance::relative(NoiseBand::new(0.08).unwrap()),
+            blocks: None,
+            cpu,
+        };
+        let mut out = compare_family(std::slice::from_ref(&m), Alpha::DEFAULT).unwrap();
+        out.pop().unwrap()
+    }
+
     /// A section 10 % slower on the treatment, with one baseline iteration
     /// 15 % slow; `cpu` is the CPU-seconds of each baseline iteration.
     fn slowed_with_a_baseline_stray(cpu: &[f64]) -> Comparison {
@@ -375,16 +390,7 @@ mod tests {
             s(&[2.20, 2.22, 2.19, 2.21, 2.21]),
         );
         let t_cpu = [0.80, 0.81, 0.80, 0.80, 0.81];
-        let m = MetricSamples {
-            name: "§C.2",
-            baseline: &b,
-            treatment: &t,
-            tolerance: Tolerance::relative(NoiseBand::new(0.08).unwrap()),
-            blocks: None,
-            cpu: Some((cpu, &t_cpu)),
-        };
-        let mut out = compare_family(std::slice::from_ref(&m), Alpha::DEFAULT).unwrap();
-        out.pop().unwrap()
+        judged(&b, &t, Some((cpu, &t_cpu)))
     }
 
     #[test]
@@ -432,22 +438,8 @@ mod tests {
             s(&[2.00, 2.02, 1.99, 2.01, 2.30]),
         );
         let (b_cpu, t_cpu) = ([0.80; 5], [0.80, 0.81, 0.80, 0.80, 0.96]);
-        let judged = |cpu: Option<(&[f64], &[f64])>| {
-            let m = MetricSamples {
-                name: "§C.2",
-                baseline: &b,
-                treatment: &t,
-                tolerance: Tolerance::relative(NoiseBand::new(0.08).unwrap()),
-                blocks: None,
-                cpu,
-            };
-            compare_family(std::slice::from_ref(&m), Alpha::DEFAULT)
-                .unwrap()
-                .pop()
-                .unwrap()
-        };
-        let with = judged(Some((&b_cpu, &t_cpu)));
-        let without = judged(None);
+        let with = judged(&b, &t, Some((&b_cpu, &t_cpu)));
+        let without = judged(&b, &t, None);
         assert_eq!(with.set_aside.map(|a| a.treatment), Some(vec![4]));
         assert_eq!(with.verdict, without.verdict);
         assert_ne!(with.verdict, Verdict::Regression);
