@@ -448,7 +448,7 @@ pub fn write_all(dir: &Path, report: &AbReport, judgement: &Judgement) -> std::i
 mod tests {
     use super::*;
     use crate::ab::{
-        compare::{JudgeSettings, judge},
+        compare::judge,
         gate_config::{DEFAULT_GATE_TOML, GateConfig},
     };
 
