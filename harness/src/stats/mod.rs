@@ -7,11 +7,12 @@
 //!
 //! 1. [`LogShift::welch`]: the treatment/baseline ratio of geometric means
 //!    with Welch's t uncertainty on log values;
-//! 2. a [`Tolerance`] (relative band and absolute floor) says what change
-//!    does not count;
+//! 2. a [`Tolerance`] (noise band, pass bound, absolute floor) says what
+//!    change does not count and what a pass must rule out;
 //! 3. [`decide_family`] judges the gated metrics together: a regression needs
-//!    Holm-adjusted significance and a size beyond tolerance; "no
-//!    regression" needs the one-sided upper bound inside the tolerance;
+//!    Holm-adjusted significance and a size beyond the band, both without
+//!    the iterations the machine slowed ([`machine_strays`]); "no
+//!    regression" needs the one-sided upper bound inside the pass bound;
 //!    anything else is "cannot tell";
 //! 4. [`compare_family`] wraps that with medians and the exact rank
 //!    statistics (Hodges-Lehmann, Mann-Whitney, Cliff's delta) as a
