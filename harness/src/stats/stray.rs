@@ -116,7 +116,7 @@ fn side_strays(side: TimedSide<'_>, center: f64, robust_sd: f64) -> Vec<Stray> {
 
 /// Per side, the positions of the values a regression call sets aside:
 /// the slowest strays above their median that the machine made slow, at
-/// most [`MAX_SET_ASIDE`], and only as many as leave [`MIN_KEPT`] values.
+/// most [`MAX_SET_ASIDE`], and only as many as leave three values.
 pub fn machine_strays(sides: [TimedSide<'_>; 2]) -> [SideSetAside; 2] {
     let found = strays(sides);
     [0, 1].map(|k| {
