@@ -95,7 +95,7 @@ struct BranchInputs<'a> {
 }
 
 /// The id every shard of one run computes alike: `run-` and 16 hex digits
-/// of a hash of [`RunInputs`].
+/// of a hash of the run's inputs (`RunInputs`).
 pub fn run_id(manifest: &Manifest, shards: u32, gate: &serde_json::Value) -> String {
     let inputs = RunInputs {
         scenario_sha256: &manifest.scenario.sha256,

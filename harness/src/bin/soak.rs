@@ -270,7 +270,7 @@ struct CommonArgs {
     /// Network profile passed to the testnet (quick, ci, realistic, lossy, ideal, or a file).
     #[arg(long, default_value = "quick")]
     profile: String,
-    /// Run folder (default: soak-runs/<timestamp>).
+    /// Run folder (default: `soak-runs/<timestamp>`).
     #[arg(long)]
     out: Option<PathBuf>,
     /// Keep each iteration's workspace (the daemons' on-disk state).
