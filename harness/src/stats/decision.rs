@@ -178,15 +178,10 @@ impl Evidence {
         self.set_aside.iter().flatten().any(Option::is_some)
     }
 
-    /// A ratio above this is a slowdown beyond tolerance.
+    /// A ratio above this is a slowdown a pass cannot rule out: the pass
+    /// bound (or floor).
     pub fn slower_limit(&self) -> f64 {
         1.0 + self.tolerated
-    }
-
-    /// A ratio below this is a speed-up beyond tolerance (0 when the
-    /// tolerance is 100 % or more: no improvement can be called).
-    pub fn faster_limit(&self) -> f64 {
-        (1.0 - self.tolerated).max(0.0)
     }
 }
 
@@ -290,9 +285,10 @@ pub fn decide_family(family: &[Evidence], alpha: Alpha) -> Vec<Decision> {
             };
             let upper = e.shift.upper_bound(alpha);
             let lower = e.shift.lower_bound(alpha);
+            // What a regression call would catch: its size check is the band.
             let detectable_ratio =
                 e.shift
-                    .detectable_ratio(per_metric, e.slower_limit(), PLANNING_POWER);
+                    .detectable_ratio(per_metric, e.regression_limit(), PLANNING_POWER);
             let reason = explain(e, verdict, p_slow, p_fast, alpha, upper);
             Decision {
                 verdict,

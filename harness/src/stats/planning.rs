@@ -3,8 +3,8 @@
 //! Assume the observed log-ratio and spread hold: at `n'` per side the
 //! standard error shrinks by `sqrt(n / n')` and the t distribution gains
 //! degrees of freedom. The first `n'` at which that typical outcome reaches
-//! a verdict (a regression or improvement at the family's per-metric level,
-//! or an upper bound inside the tolerance) is reported. "Likely" means about
+//! a verdict (a regression or improvement beyond the band at the family's
+//! per-metric level, or an upper bound inside the pass bound) is reported. "Likely" means about
 //! even odds: the typical outcome has no sampling noise.
 
 use super::Alpha;
@@ -20,16 +20,18 @@ pub const MAX_PLANNED_PER_SIDE: usize = 30;
 pub(crate) fn iterations_needed(e: &Evidence, alpha: Alpha, per_metric: Alpha) -> Option<usize> {
     let current = e.per_side.max(2) as f64;
     let d = e.shift.log_ratio;
+    // Directional calls start at the band, a pass needs the pass bound.
+    let regression_at = e.regression_limit().ln();
+    let improvement_at = e.improvement_limit();
     let slower = e.slower_limit().ln();
-    let faster = e.faster_limit();
     ((e.per_side + 1).max(3)..=MAX_PLANNED_PER_SIDE).find(|&size| {
         let n = size as f64;
         let se = e.shift.standard_error * (current / n).sqrt();
         let df = 2.0 * n - 2.0;
         let directional = t_quantile(1.0 - per_metric.get(), df) * se;
         let bound = t_quantile(1.0 - alpha.get(), df) * se;
-        let regression = d > slower && d >= directional;
-        let improvement = faster > 0.0 && d < faster.ln() && -d >= directional;
+        let regression = d > regression_at && d >= directional;
+        let improvement = improvement_at > 0.0 && d < improvement_at.ln() && -d >= directional;
         let inside = d + bound < slower;
         regression || improvement || inside
     })
