@@ -174,6 +174,15 @@ pub(crate) mod tests {
         }
     }
 
+    /// The §C.2 line for two sides of (seconds, peer CPU).
+    fn line_for(baseline: &[(f64, f64)], treatment: &[(f64, f64)]) -> Option<String> {
+        describe(
+            &section_id(),
+            &records("baseline", baseline),
+            &records("treatment", treatment),
+        )
+    }
+
     const CLEAN: [(f64, f64); 5] = [
         (0.72, 0.41),
         (0.71, 0.41),
@@ -188,12 +197,7 @@ pub(crate) mod tests {
         // where the others took 0.72 s and 0.41 s.
         let mut slow = CLEAN;
         slow[3] = (0.83, 0.51);
-        let line = describe(
-            &section_id(),
-            &records("baseline", &slow),
-            &records("treatment", &CLEAN),
-        )
-        .unwrap();
+        let line = line_for(&slow, &CLEAN).unwrap();
         assert_eq!(
             line,
             "a stray iteration widens its interval: baseline run-4 0.83 s (+15 % on its side's \
@@ -221,12 +225,7 @@ pub(crate) mod tests {
             (0.736, 0.41),
             (0.834, 0.51),
         ];
-        let line = describe(
-            &section_id(),
-            &records("baseline", &baseline),
-            &records("treatment", &treatment),
-        )
-        .unwrap();
+        let line = line_for(&baseline, &treatment).unwrap();
         assert!(
             line.starts_with(
                 "stray iterations widen its interval: treatment run-3 0.80 s (+9 % on its side's median 0.74 s, peer CPU +17 %), treatment run-5 0.83 s (+13 %"
@@ -243,12 +242,7 @@ pub(crate) mod tests {
     fn a_slow_iteration_with_the_same_cpu_waited() {
         let mut slow = CLEAN;
         slow[0] = (0.80, 0.41);
-        let line = describe(
-            &section_id(),
-            &records("baseline", &CLEAN),
-            &records("treatment", &slow),
-        )
-        .unwrap();
+        let line = line_for(&CLEAN, &slow).unwrap();
         assert!(line.contains("treatment run-1 0.80 s (+11 %"), "{line}");
         assert!(
             line.ends_with("their CPU did not grow: the time went to waiting"),
