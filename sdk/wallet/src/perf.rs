@@ -70,6 +70,9 @@ pub mod names {
     pub const POINTER_PUBLISH: &str = "pointer_publish";
     /// Loading a wallet from pointer, snapshot and bundles.
     pub const LOAD: &str = "load";
+    /// Taking a joining device's token set from the relay's token backup
+    /// (inside `load`).
+    pub const LOAD_BACKUP: &str = "load.token_backup";
     /// Sending one Nostr event.
     pub const NOSTR_SEND: &str = "nostr.send";
     /// Union of the time at least one aggregator request was in flight.

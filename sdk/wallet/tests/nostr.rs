@@ -7,7 +7,7 @@ use std::time::Duration;
 use nostr_sdk::{Client, Filter, Keys, Timestamp, nips::nip44};
 use sphere_sdk::{
     config::Timers,
-    transport::nostr::{NostrLink, TRANSFER_KIND},
+    transport::nostr::{NostrLink, TOKEN_BACKUP_KIND, TRANSFER_KIND},
 };
 use sphere_testnet::{NetworkProfile, RunningTestnet, ServicePorts, TestnetConfig};
 
@@ -118,6 +118,58 @@ async fn transfer_content_on_the_relay_is_ciphertext() {
 
     raw.disconnect().await;
     alice.disconnect().await;
+    net.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_backup_is_found_by_its_version_and_only_its_owner_reads_it() {
+    let net = testnet(&[]).await;
+    let (alice_keys, mallory_keys) = (Keys::generate(), Keys::generate());
+    let alice = link(&net, &alice_keys).await;
+    let mallory = link(&net, &mallory_keys).await;
+    alice
+        .publish_token_backup(7, "tokens at SEVEN")
+        .await
+        .unwrap();
+    alice
+        .publish_token_backup(8, "tokens at EIGHT")
+        .await
+        .unwrap();
+    // Another key's backup under the same version is not Alice's.
+    mallory.publish_token_backup(8, "forged").await.unwrap();
+
+    assert_eq!(
+        alice.fetch_token_backups(8).await.unwrap(),
+        ["tokens at EIGHT"]
+    );
+    assert_eq!(
+        alice.fetch_token_backups(7).await.unwrap(),
+        ["tokens at SEVEN"]
+    );
+    assert!(alice.fetch_token_backups(9).await.unwrap().is_empty());
+
+    // On the relay the backup is ciphertext, stored (not ephemeral).
+    let raw = Client::default();
+    raw.add_relay(net.endpoints().relay.as_str()).await.unwrap();
+    raw.connect().await;
+    raw.wait_for_connection(Duration::from_secs(10)).await;
+    let events = raw
+        .fetch_events(
+            Filter::new()
+                .kind(TOKEN_BACKUP_KIND)
+                .author(alice_keys.public_key()),
+            Duration::from_secs(10),
+        )
+        .await
+        .unwrap();
+    assert_eq!(events.len(), 2);
+    assert!(events.iter().all(|e| !e.content.contains("tokens at")));
+    assert!(events.iter().all(|e| !e.kind.is_ephemeral()));
+
+    raw.disconnect().await;
+    for l in [alice, mallory] {
+        l.disconnect().await;
+    }
     net.stop().await;
 }
 

@@ -17,6 +17,12 @@
 //! - Transfers are stored events of kind 4444 ([`TRANSFER_KIND`]), NIP-44 v2
 //!   encrypted to the recipient named by their `p` tag.
 //! - Private messages are NIP-17 kind-14 rumors, sealed and gift-wrapped (kind 1059).
+//! - Token backups are stored events of kind 4446 ([`TOKEN_BACKUP_KIND`]),
+//!   NIP-44 v2 encrypted to the wallet's own key (as NIP-60 wallets keep
+//!   their tokens on relays), tagged `v` with the pointer version whose
+//!   snapshot they complete. A regular kind rather than a replaceable one:
+//!   replacement goes by `created_at`, whole seconds, and two flushes a
+//!   second apart would race; the `v` tag names the one wanted exactly.
 //!
 //! Payloads may carry tokens and keys are secrets: neither is ever logged,
 //! only event ids and kinds.
@@ -24,8 +30,9 @@
 use std::{fmt, sync::Arc, time::Duration};
 
 use nostr_sdk::{
-    Client, ClientMessage, Event, EventBuilder, EventId, Filter, Keys, Kind, PublicKey, Relay,
-    RelayMessage, RelayOptions, RelayStatus, RelayUrl, SubscriptionId, Tag, Timestamp,
+    Alphabet, Client, ClientMessage, Event, EventBuilder, EventId, Filter, Keys, Kind, PublicKey,
+    Relay, RelayMessage, RelayOptions, RelayStatus, RelayUrl, SingleLetterTag, SubscriptionId, Tag,
+    TagKind, Timestamp,
     nips::{nip44, nip59::UnwrappedGift},
     pool::{RelayNotification, relay::Error as RelayError},
 };
@@ -42,6 +49,10 @@ use crate::{
 /// Kind of a token transfer: a regular kind, so the relay keeps it for a
 /// recipient who is offline when it is sent.
 pub const TRANSFER_KIND: Kind = Kind::Custom(4444);
+
+/// Kind of a wallet's token backup: a regular kind, one event per pointer
+/// version, found by its `v` tag.
+pub const TOKEN_BACKUP_KIND: Kind = Kind::Custom(4446);
 
 /// Kind of a nametag claim (NIP-78 application-specific data).
 pub const NAMETAG_KIND: Kind = Kind::ApplicationSpecificData;
@@ -330,6 +341,48 @@ impl NostrLink {
         Ok(messages)
     }
 
+    /// Stores `payload` as this wallet's token backup for pointer `version`,
+    /// encrypted to the wallet's own key.
+    pub async fn publish_token_backup(
+        &self,
+        version: u64,
+        payload: &str,
+    ) -> Result<EventId, NostrError> {
+        let keys = &self.inner.keys;
+        let me = keys.public_key();
+        let content = nip44::encrypt(keys.secret_key(), &me, payload, nip44::Version::V2)
+            .map_err(|e| build_error(TOKEN_BACKUP_KIND, None, e))?;
+        let event = EventBuilder::new(TOKEN_BACKUP_KIND, content)
+            .tag(Tag::custom(
+                TagKind::SingleLetter(version_tag()),
+                [version.to_string()],
+            ))
+            .sign_with_keys(keys)
+            .map_err(|e| build_error(TOKEN_BACKUP_KIND, None, e))?;
+        self.send_event(event).await
+    }
+
+    /// The decrypted payloads of this wallet's token backups for pointer
+    /// `version` (normally one). Events that do not decrypt are skipped.
+    pub async fn fetch_token_backups(&self, version: u64) -> Result<Vec<String>, NostrError> {
+        let keys = &self.inner.keys;
+        let me = keys.public_key();
+        let filter = Filter::new()
+            .kind(TOKEN_BACKUP_KIND)
+            .author(me)
+            .custom_tag(version_tag(), version.to_string());
+        let mut payloads = Vec::new();
+        for event in self.fetch(filter, TOKEN_BACKUP_KIND).await? {
+            match nip44::decrypt(keys.secret_key(), &me, &event.content) {
+                Ok(payload) => payloads.push(payload),
+                Err(error) => {
+                    debug!(event_id = %event.id, %error, "undecryptable token backup skipped")
+                }
+            }
+        }
+        Ok(payloads)
+    }
+
     /// Sends `payload` to `to` as a NIP-17 private message (gift-wrapped).
     pub async fn send_private_message(
         &self,
@@ -536,6 +589,11 @@ fn on_notification(
         Err(RecvError::Lagged(n)) => Some(Err(Interrupted(format!("missed {n} relay messages")))),
         Ok(_) => None,
     }
+}
+
+/// The tag naming the pointer version a token backup belongs to.
+fn version_tag() -> SingleLetterTag {
+    SingleLetterTag::lowercase(Alphabet::V)
 }
 
 /// The `d` tag of a claim of `nametag`.

@@ -5,7 +5,8 @@
 //! supersede old bundles when consolidating, rewrite the tombstone blob,
 //! build and pin a lean snapshot, publish the next pointer version (on a
 //! race with another device: catch up and try the next version), HEAD-verify
-//! bundle and snapshot, and only then acknowledge incoming transfers.
+//! bundle and snapshot, store the token set on the relay for devices that
+//! join later (`backup`), and only then acknowledge incoming transfers.
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -15,7 +16,7 @@ use super::{
     State, Wallet, WalletError,
     records::{BundleRef, BundleStatus, bundle_key},
 };
-use crate::{bundle, config::Variants, perf, pointer::PointerError, snapshot, store::Table};
+use crate::{bundle, config::Variants, perf, pointer::PointerError, snapshot};
 
 /// How many pointer races a flush tolerates before giving up.
 const MAX_POINTER_RACES: u32 = 5;
@@ -78,16 +79,12 @@ impl Wallet {
         // that meets one still propagating waits for it: `fetch_car`).
         to_verify.push(snapshot_cid);
         services.gateway.head_verify(&to_verify).await?;
+        self.publish_token_backup(&state, version, snapshot_cid)
+            .await;
 
         state.meta.dirty = false;
         state.save_meta()?;
-        let acks = std::mem::take(&mut state.pending_acks);
-        state.store.write(|batch| {
-            for event in &acks {
-                batch.put(Table::Inbox, event, b"acked")?;
-            }
-            Ok(())
-        })?;
+        state.ack_pending()?;
         Ok(FlushReport {
             flushed: true,
             bundle: bundle_cid,

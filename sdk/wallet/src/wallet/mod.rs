@@ -7,10 +7,12 @@
 //!
 //! Submodules, one job each: [`records`] (what the profile holds),
 //! `flush` (bundle, snapshot, pointer, HEAD-verify), `sync` (pointer
-//! discovery, snapshot apply, bundle ingestion, full load), `payments`
+//! discovery, snapshot apply, bundle ingestion, full load), `backup` (the
+//! token set on the relay, which spares a joining device the bundles), `payments`
 //! (faucet, invoices, transfers in and out), `view` (balance, tokens,
 //! history).
 
+mod backup;
 mod flush;
 mod payments;
 pub mod records;
@@ -186,8 +188,10 @@ impl Wallet {
     }
 
     /// A wallet restored from `mnemonic`: local state if `dir` has it, then
-    /// whatever the pointer and gateway hold. With `nostr` false the wallet
-    /// never touches the relay (state comes from the aggregator and IPFS only).
+    /// whatever the pointer and gateway hold. With `nostr` the tokens come
+    /// from the relay's backup of the latest pointer version when there is
+    /// one (`backup`); with `nostr` false the wallet never touches the relay
+    /// (state comes from the aggregator and IPFS only).
     pub async fn import(
         services: Services,
         name: &str,
@@ -415,6 +419,20 @@ impl State {
         self.store
             .write(|batch| batch.delete(Table::Tokens, &key).map(|_| ()))?;
         self.tokens.remove(&id);
+        Ok(())
+    }
+
+    /// Records the pending incoming transfers as acknowledged, so a relay
+    /// replay of them is skipped. Only once what they brought is durable
+    /// off-device: after a flush, or at once when nothing is unflushed.
+    fn ack_pending(&mut self) -> Result<(), WalletError> {
+        let acks = std::mem::take(&mut self.pending_acks);
+        self.store.write(|batch| {
+            for event in &acks {
+                batch.put(Table::Inbox, event, b"acked")?;
+            }
+            Ok(())
+        })?;
         Ok(())
     }
 

@@ -460,6 +460,13 @@ impl Wallet {
         // bundle's do: checked together with every active bundle.
         self.verify_with_active_set(&state, taken).await?;
         state.save_meta()?;
+        // Transfers that changed nothing (this device already had their
+        // tokens and ledger entry, synced from the device that took them
+        // in) wait for no flush: acknowledge them now. Otherwise a clean
+        // wallet's flush does nothing and they would never be acknowledged.
+        if !state.meta.dirty {
+            state.ack_pending()?;
+        }
         let has_pending = !state.pending_acks.is_empty();
         drop(state);
         let finalized = if finalize && has_pending {

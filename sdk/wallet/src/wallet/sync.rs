@@ -5,8 +5,9 @@
 //! events* announce, as an incremental replicator does; that is where
 //! `filter_own_updates` bites, because a wallet's other devices write as the
 //! same wallet. `load` (a fresh device) reads the merged state directly:
-//! every active bundle is fetched and every proof verified with the chosen
-//! strategy.
+//! the tokens from the relay's backup of that version when the wallet has
+//! Nostr (`backup`), otherwise every active bundle fetched and every proof
+//! verified with the chosen strategy.
 
 use std::collections::BTreeSet;
 
@@ -29,8 +30,10 @@ impl Wallet {
         self.pull_latest(&mut state).await
     }
 
-    /// Rebuilds the wallet from the pointer, snapshot and every active
-    /// bundle, as a device with only the mnemonic does.
+    /// Rebuilds the wallet from the pointer and snapshot, with the tokens
+    /// of the relay's backup of that version when the wallet has Nostr and
+    /// the backup checks out, and otherwise from every active bundle, as a
+    /// device with only the mnemonic does.
     pub(super) async fn load(&self) -> Result<(), WalletError> {
         let _timer = perf::time(perf::names::LOAD);
         let mut state = self.lock().await;
@@ -38,12 +41,23 @@ impl Wallet {
             return Ok(());
         };
         self.apply_snapshot(&mut state, snapshot_cid).await?;
-        let wanted: Vec<Cid> = state
+        let active: Vec<Cid> = state
             .active_bundles()?
             .into_iter()
             .filter_map(|b| b.cid.parse().ok())
             .collect();
-        self.ingest_bundles(&mut state, &wanted, &[]).await?;
+        match self.verified_token_backup(version, snapshot_cid).await? {
+            Some(tokens) => {
+                self.merge_tokens(&mut state, tokens)?;
+                // The backup is the token set these bundles add up to, so
+                // a later sync need not take them in again.
+                state
+                    .meta
+                    .ingested_bundles
+                    .extend(active.iter().map(Cid::to_string));
+            }
+            None => self.ingest_bundles(&mut state, &active, &[]).await?,
+        }
         self.prune_tokens(&mut state)?;
         state.meta.pointer_version = version;
         state.save_meta()?;
@@ -180,8 +194,23 @@ impl Wallet {
             distinct = report.distinct,
             "bundles verified"
         );
+        self.merge_tokens(state, decoded.into_iter().flat_map(|b| b.tokens))?;
+        state
+            .meta
+            .ingested_bundles
+            .extend(cids.iter().map(Cid::to_string));
+        Ok(())
+    }
+
+    /// Keeps each of `tokens` that is ours, not tombstoned, and newer than
+    /// the state of it this device holds.
+    fn merge_tokens(
+        &self,
+        state: &mut State,
+        tokens: impl IntoIterator<Item = crate::token::Token>,
+    ) -> Result<(), WalletError> {
         let tombstones = state.tombstones(self.address())?;
-        for token in decoded.into_iter().flat_map(|b| b.tokens) {
+        for token in tokens {
             if !token.is_spendable_by(self.address())
                 || tombstones.contains(&token.id().to_string())
             {
@@ -195,10 +224,6 @@ impl Wallet {
                 state.save_token(token)?;
             }
         }
-        state
-            .meta
-            .ingested_bundles
-            .extend(cids.iter().map(Cid::to_string));
         Ok(())
     }
 
