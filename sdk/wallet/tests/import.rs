@@ -24,6 +24,12 @@ fn count(counters: &Value, name: &str) -> u64 {
     counters[name]["count"].as_u64().unwrap_or(0)
 }
 
+/// The full load: every active bundle fetched, and checked together once.
+fn assert_every_bundle_read(counters: &Value) {
+    assert!(count(counters, "fetch_car") > BUNDLES as u64, "{counters}");
+    assert_eq!(count(counters, "verify_proofs"), 1, "{counters}");
+}
+
 /// Alice on `writer` with a faucet token and [`BUNDLES`] + 1 active bundles,
 /// all published; returns her mnemonic and balance text.
 async fn alice_with_bundles(writer: &mut PeerProcess) -> (String, Value) {
@@ -98,8 +104,7 @@ async fn a_device_joining_with_nostr_takes_the_tokens_from_the_relay_backup() {
         import_alice(&testnet, &dir.path().join("recovered"), &mnemonic, false).await;
     assert_eq!(balance, written);
     assert_eq!(count(&counters, "load.token_backup"), 0, "{counters}");
-    assert!(count(&counters, "fetch_car") > BUNDLES as u64, "{counters}");
-    assert_eq!(count(&counters, "verify_proofs"), 1, "{counters}");
+    assert_every_bundle_read(&counters);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -135,8 +140,7 @@ async fn a_pointer_version_without_a_backup_makes_the_join_fetch_every_bundle() 
         import_alice(&testnet, &dir.path().join("joiner"), &mnemonic, true).await;
     assert_eq!(balance, written, "the stale backup's tokens were taken");
     assert_eq!(count(&counters, "load.token_backup"), 1, "{counters}");
-    assert!(count(&counters, "fetch_car") > BUNDLES as u64, "{counters}");
-    assert_eq!(count(&counters, "verify_proofs"), 1, "{counters}");
+    assert_every_bundle_read(&counters);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
