@@ -8,9 +8,9 @@
 //! Submodules, one job each: [`records`] (what the profile holds),
 //! `flush` (bundle, snapshot, pointer, HEAD-verify), `sync` (pointer
 //! discovery, snapshot apply, bundle ingestion, full load), `backup` (the
-//! token set on the relay, which spares a joining device the bundles), `payments`
-//! (faucet, invoices, transfers in and out), `view` (balance, tokens,
-//! history).
+//! token set on the relay, which spares a joining device the bundles),
+//! `payments` (faucet, invoices, transfers in and out), `view` (balance,
+//! tokens, history).
 
 mod backup;
 mod flush;
