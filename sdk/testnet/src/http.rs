@@ -99,7 +99,7 @@ async fn handle(
         return Ok(call(router, request).await);
     }
     let client = client_key(&request, peer);
-    match gate.admit(&client) {
+    match gate.admit_request(&client, request.uri().path()) {
         Admission::Forward { before, after } => {
             tokio::time::sleep(before).await;
             let response = call(router, request).await;

@@ -82,6 +82,8 @@ pub struct ServiceGate {
     disconnect_mean: Option<Duration>,
     rng: Mutex<ChaCha8Rng>,
     limiter: Option<DefaultKeyedRateLimiter<String>>,
+    /// Path prefixes the limiter covers; `None`: all.
+    limited_paths: Option<Vec<String>>,
     clock: DefaultClock,
     /// One second of the profile's time (`time_scale` real seconds): the
     /// unit of `Retry-After`.
@@ -134,6 +136,10 @@ impl ServiceGate {
                 .and_then(|limit| limit.lockout_ms)
                 .map(|ms| profile.scaled(ms)),
             limiter,
+            limited_paths: model
+                .rate_limit
+                .as_ref()
+                .and_then(|limit| limit.paths.clone()),
             clock: DefaultClock::default(),
             second: profile.scaled(1000).max(Duration::from_nanos(1)),
             blocked: Mutex::new(HashMap::new()),
@@ -151,8 +157,23 @@ impl ServiceGate {
         &self.counters
     }
 
-    /// Decides the fate of one request from `client` and counts it.
+    /// Decides the fate of one request from `client` to `path` and counts
+    /// it; the rate limit applies only if it covers `path`.
+    pub fn admit_request(&self, client: &str, path: &str) -> Admission {
+        let limited = self
+            .limited_paths
+            .as_ref()
+            .is_none_or(|prefixes| prefixes.iter().any(|p| path.starts_with(p.as_str())));
+        self.admit_with(client, limited)
+    }
+
+    /// Decides the fate of one request from `client`, which the rate limit
+    /// covers, and counts it.
     pub fn admit(&self, client: &str) -> Admission {
+        self.admit_with(client, true)
+    }
+
+    fn admit_with(&self, client: &str, limited: bool) -> Admission {
         self.counters.bump(Counted::Request);
         let (before, after, roll) = {
             let mut rng = self.lock_rng();
@@ -160,7 +181,7 @@ impl ServiceGate {
             let after = self.draw_one_way(&mut rng);
             (before, after, rng.random::<f64>())
         };
-        if let Some(retry_after) = self.check_rate(client) {
+        if let Some(retry_after) = limited.then(|| self.check_rate(client)).flatten() {
             self.counters.bump(Counted::RateLimited);
             return Admission::RateLimited {
                 retry_after,
@@ -400,6 +421,46 @@ mod tests {
     }
 
     #[test]
+    fn a_limit_on_some_paths_leaves_the_others_alone() {
+        let text =
+            "[gateway]\nrate_limit = { per_second = 0.01, burst = 2, paths = [\"/ipfs/\"] }\n";
+        let gate = ServiceGate::new(&profile(text, &[]), Service::Gateway);
+        for _ in 0..10 {
+            assert!(matches!(
+                gate.admit_request("a", "/api/v0/dag/import"),
+                Admission::Forward { .. }
+            ));
+        }
+        assert!(matches!(
+            gate.admit_request("a", "/ipfs/bafy"),
+            Admission::Forward { .. }
+        ));
+        assert!(matches!(
+            gate.admit_request("a", "/ipfs/bafy"),
+            Admission::Forward { .. }
+        ));
+        assert!(matches!(
+            gate.admit_request("a", "/ipfs/bafy"),
+            Admission::RateLimited { .. }
+        ));
+        // Without `paths` every request draws on the bucket.
+        let text = "[gateway]\nrate_limit = { per_second = 0.01, burst = 2 }\n";
+        let gate = ServiceGate::new(&profile(text, &[]), Service::Gateway);
+        assert!(matches!(
+            gate.admit_request("a", "/api/v0/x"),
+            Admission::Forward { .. }
+        ));
+        assert!(matches!(
+            gate.admit_request("a", "/api/v0/x"),
+            Admission::Forward { .. }
+        ));
+        assert!(matches!(
+            gate.admit_request("a", "/api/v0/x"),
+            Admission::RateLimited { .. }
+        ));
+    }
+
+    #[test]
     fn empty_bucket_refuses_with_a_retry_time() {
         // One token per 100 s: the third request of a burst of two must wait.
         let text = "[aggregator]\nrate_limit = { per_second = 0.01, burst = 2 }\n";
@@ -471,6 +532,7 @@ mod tests {
                 per_second: 1e-300,
                 burst: 1,
                 lockout_ms: Some(u64::MAX),
+                paths: None,
             });
             model.faults.stall = 1.0;
             model.faults.stall_ms = u64::MAX;

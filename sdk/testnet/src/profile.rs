@@ -135,6 +135,11 @@ pub struct ServiceModel {
     /// Gateway only: how long a stored block stays invisible through `/ipfs/`.
     #[serde(default)]
     pub propagation_ms: Option<u64>,
+    /// Gateway only: the exchange each `/ipfs/` read makes with the node
+    /// that pins the content before the gateway answers; none means the
+    /// gateway holds everything itself.
+    #[serde(default)]
+    pub retrieval_ms: Option<u64>,
     /// Aggregator only: how often pending commitments are sealed into a block;
     /// 0 seals each commitment as it arrives.
     #[serde(default)]
@@ -160,6 +165,12 @@ pub struct RateLimit {
     /// Absent: refused only until the bucket holds a token again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lockout_ms: Option<u64>,
+    /// Only requests whose path starts with one of these draw on the bucket
+    /// (and are refused); absent: every request. A gateway that limits
+    /// `/ipfs/` alone is a shared public read path in front of a pinning
+    /// node (`/api/v0`) that each client talks to on its own account.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paths: Option<Vec<String>>,
 }
 
 /// Shares of requests that fail on purpose. Each is a probability in `[0, 1]`
@@ -328,6 +339,11 @@ impl NetworkProfile {
                     Service::Gateway,
                 ),
                 (
+                    "retrieval_ms",
+                    model.retrieval_ms.is_some(),
+                    Service::Gateway,
+                ),
+                (
                     "block_interval_ms",
                     model.block_interval_ms.is_some(),
                     Service::Aggregator,
@@ -371,6 +387,11 @@ impl ServiceModel {
             if limit.burst == 0 {
                 return Err("rate_limit.burst must be at least 1".to_owned());
             }
+            if let Some(bad) = limit.paths.iter().flatten().find(|p| !p.starts_with('/')) {
+                return Err(format!(
+                    "rate_limit.paths must be path prefixes starting with `/`, got `{bad}`"
+                ));
+            }
             if limit.lockout_ms.is_some_and(|ms| ms > MAX_DURATION_MS) {
                 return Err(format!(
                     "rate_limit.lockout_ms must be at most {MAX_DURATION_MS} (a day), got {}",
@@ -383,6 +404,7 @@ impl ServiceModel {
             ("jitter_ms", Some(self.jitter_ms)),
             ("faults.stall_ms", Some(self.faults.stall_ms)),
             ("propagation_ms", self.propagation_ms),
+            ("retrieval_ms", self.retrieval_ms),
             ("block_interval_ms", self.block_interval_ms),
             ("disconnect_mean_ms", self.disconnect_mean_ms),
         ];
@@ -511,6 +533,7 @@ mod tests {
                 per_second: 2.0,
                 burst: 3,
                 lockout_ms: None,
+                paths: None,
             })
         );
     }
@@ -537,6 +560,13 @@ mod tests {
             .to_string();
         assert!(
             err.contains("propagation_ms") && err.contains("[gateway]"),
+            "{err}"
+        );
+        let err = NetworkProfile::from_toml("x", "[aggregator]\nretrieval_ms = 3\n", "x", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("retrieval_ms") && err.contains("[gateway]"),
             "{err}"
         );
     }
@@ -585,6 +615,7 @@ mod tests {
                 "gateway.propagation_ms=86400001",
                 "[gateway] propagation_ms",
             ),
+            ("gateway.retrieval_ms=86400001", "[gateway] retrieval_ms"),
             (
                 "aggregator.block_interval_ms=86400001",
                 "[aggregator] block_interval_ms",

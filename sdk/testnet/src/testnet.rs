@@ -123,8 +123,10 @@ impl RunningTestnet {
         aggregator.spawn_block_production(block_interval, shutdown.clone());
 
         let propagation = profile.scaled(profile.gateway.propagation_ms.unwrap_or(0));
-        let gateway_router = gateway::router(GatewayState::new(store, propagation))
-            .merge(metrics_router(profile.clone(), model.clone()));
+        let retrieval = profile.scaled(profile.gateway.retrieval_ms.unwrap_or(0));
+        let gateway_router =
+            gateway::router(GatewayState::new(store, propagation).with_retrieval(retrieval))
+                .merge(metrics_router(profile.clone(), model.clone()));
         let relay = RelayFront::new(model.relay.clone(), shutdown.clone());
 
         let mut servers = JoinSet::new();

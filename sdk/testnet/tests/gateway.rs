@@ -349,6 +349,45 @@ async fn block_put_and_dag_import_share_one_block_size_limit() {
 }
 
 #[tokio::test]
+async fn every_public_read_pays_the_retrieval_exchange() {
+    let retrieval = Duration::from_millis(250);
+    let gateway = Gateway::start(
+        GatewayState::new(BlockStore::in_memory(), Duration::ZERO).with_retrieval(retrieval),
+    )
+    .await;
+    let dag = Dag::new("far");
+    let car = car_of(&[dag.root.0], &dag.blocks()).await;
+    assert_eq!(
+        gateway.upload("dag/import", &[&car]).await.status(),
+        StatusCode::OK
+    );
+
+    // Found or not, GET or HEAD: the gateway asks the node first. Only a
+    // lower bound is asserted: a loaded machine can only make it slower.
+    let missing = Dag::new("nowhere").root.0.to_string();
+    for (method, cid, status) in [
+        (reqwest::Method::GET, dag.root.0.to_string(), StatusCode::OK),
+        (
+            reqwest::Method::HEAD,
+            dag.root.0.to_string(),
+            StatusCode::OK,
+        ),
+        (reqwest::Method::HEAD, missing, StatusCode::NOT_FOUND),
+    ] {
+        let started = Instant::now();
+        let response = gateway
+            .ipfs(method.clone(), &cid, Some("application/vnd.ipld.car"))
+            .await;
+        assert_eq!(response.status(), status, "{method} {cid}");
+        assert!(
+            started.elapsed() >= retrieval,
+            "{method} {cid} took {:?}",
+            started.elapsed()
+        );
+    }
+}
+
+#[tokio::test]
 async fn ipfs_reads_answer_404_until_the_block_has_propagated() {
     let propagation = Duration::from_millis(300);
     let gateway = Gateway::in_memory(propagation).await;

@@ -16,8 +16,10 @@
 //! The `/api/v0` endpoints stand for the node the client pinned to and see
 //! blocks at once; `/ipfs/` stands for the public network and sees a block
 //! only once [`GatewayState`]'s propagation delay has passed since it was
-//! first stored. Latency, rate limits and faults are not this module's job:
-//! the testnet wraps the router in its network model.
+//! first stored, and answers only after [`GatewayState::with_retrieval`]'s
+//! exchange with the node that holds it (a public gateway holds nothing
+//! itself). Latency, rate limits and faults of the client's own link are
+//! not this module's job: the testnet wraps the router in its network model.
 //!
 //! ```no_run
 //! # async fn run() -> std::io::Result<()> {
@@ -51,20 +53,39 @@ pub use store::{BlockStore, StoreError};
 /// (answered 413 like an oversize body).
 pub const MAX_BODY_BYTES: usize = 256 * 1024 * 1024;
 
-/// What the gateway's handlers share: the store and the propagation delay.
+/// What the gateway's handlers share: the store, the propagation delay and
+/// the retrieval exchange.
 ///
 /// Cheap to clone: the store is an `Arc` inside.
 #[derive(Debug, Clone)]
 pub struct GatewayState {
     store: BlockStore,
     propagation: Duration,
+    retrieval: Duration,
 }
 
 impl GatewayState {
     /// A gateway over `store` whose public reads see a block only
-    /// `propagation` after it was first stored.
+    /// `propagation` after it was first stored, and answer at once.
     pub fn new(store: BlockStore, propagation: Duration) -> GatewayState {
-        GatewayState { store, propagation }
+        GatewayState {
+            store,
+            propagation,
+            retrieval: Duration::ZERO,
+        }
+    }
+
+    /// The same gateway, taking `retrieval` before it answers each `/ipfs/`
+    /// read: the exchange in which a public gateway finds and fetches the
+    /// content from the node that pins it (provider lookup and transfer).
+    /// The `/api/v0` endpoints are that node and pay nothing.
+    pub fn with_retrieval(self, retrieval: Duration) -> GatewayState {
+        GatewayState { retrieval, ..self }
+    }
+
+    /// How long each `/ipfs/` read spends retrieving from the pinning node.
+    pub fn retrieval(&self) -> Duration {
+        self.retrieval
     }
 
     /// The block store behind the gateway.

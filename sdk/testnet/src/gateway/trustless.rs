@@ -3,11 +3,12 @@
 //!
 //! A block is served only once the propagation delay has passed since it
 //! was first stored; before that the gateway answers 404, as a real public
-//! gateway does while the content has not reached it. The answer is the raw
-//! block (`?format=raw` or `Accept: application/vnd.ipld.raw`), a CARv1 of
-//! the DAG (`?format=car` or `Accept: application/vnd.ipld.car`; every block
-//! in it must have propagated), or, with neither, the block's bytes typed by
-//! its codec. Errors are plain text, as gateways answer them.
+//! gateway does while the content has not reached it. Every read first
+//! spends the state's retrieval exchange with the pinning node. The answer
+//! is the raw block (`?format=raw` or `Accept: application/vnd.ipld.raw`),
+//! a CARv1 of the DAG (`?format=car` or `Accept: application/vnd.ipld.car`;
+//! every block in it must have propagated), or, with neither, the block's
+//! bytes typed by its codec. Errors are plain text, as gateways answer them.
 
 use axum::extract::{Path, Query, State};
 use axum::http::header::{
@@ -155,6 +156,11 @@ pub(crate) async fn get_ipfs(
         Ok(wanted) => wanted,
         Err(message) => return text_error(StatusCode::BAD_REQUEST, message),
     };
+    // The public gateway asks the pinning node before it can answer, found
+    // or not (a lookup that fails costs the exchange too).
+    if !state.retrieval().is_zero() {
+        tokio::time::sleep(state.retrieval()).await;
+    }
     let reach = Reach::Propagated(state.propagation());
     match wanted {
         Wanted::Car { whole_dag } => {
