@@ -741,20 +741,25 @@ fn a_real_slower_treatment_fails_the_gate_at_the_default_settings() {
         .filter(|m| m["gated"] == true && m["comparison"]["verdict"]["kind"] == "regression")
         .map(|m| m["metric"].as_str().unwrap_or_default().to_owned())
         .collect();
-    assert!(
-        regressed.iter().any(|m| m.starts_with("§C.2")),
-        "§C.2 should be named: {regressed:?}"
-    );
+    // The sections whose writes per-write turns into round trips: §C.1b
+    // (invoice records) and §C.2 (payment records). Which of them the first
+    // look has already decided varies: HEAD checks are public reads, and a
+    // read that meets the gateway's lockout makes a section's times lumpy.
+    let named = regressed
+        .iter()
+        .find(|m| m.starts_with("§C.2 ") || m.starts_with("§C.1b "))
+        .unwrap_or_else(|| panic!("§C.1b or §C.2 should be named: {regressed:?}"));
     let headline = verdict["gate"]["headline"].as_str().unwrap();
-    assert!(headline.contains("§C.2"), "{headline}");
+    let id = named.split(' ').next().unwrap_or_default();
+    assert!(headline.contains(id), "{headline}");
     // Why: the per-write round trips (op-log writes, their HEAD checks),
     // with their counts.
     let summary = std::fs::read_to_string(out.join("summary.md")).unwrap();
     // Markdown escapes the underscores of counter names.
     let why = summary
         .lines()
-        .find(|l| l.starts_with("- §C.2 Bob pays (regression"))
-        .unwrap_or_else(|| panic!("no why for §C.2:\n{summary}"))
+        .find(|l| l.starts_with(&format!("- {named} (regression")))
+        .unwrap_or_else(|| panic!("no why for {named}:\n{summary}"))
         .replace('\\', "");
     assert!(
         ["put_entry", "head_verify", "pin_car", "flush"]
