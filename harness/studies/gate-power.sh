@@ -45,15 +45,18 @@ fi
 # gate (a section whose spread doubles needs four times the iterations), so
 # the short form checks what holds on any machine: the false-alarm bound,
 # which the gate guarantees by construction, and that a 20 % slowdown of the
-# total is caught in >= 90 %. A noisier machine gets "cannot tell", never a
-# pass, and `soak power` on its own pool says what it can resolve.
+# total is caught in >= 90 % at the largest size the pool allows (6 a side
+# from 12 iterations: at 5, one stray iteration the machine made, which is
+# in five of six draws, once held a CI pool to 87-89 %). A noisier machine
+# gets "cannot tell", never a pass, and `soak power` on its own pool says
+# what it can resolve.
 CHECK=${CHECK:-full}
 awk -F'\t' -v iter="$ITER" -v check="$CHECK" '
   NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
   {
     n = $col["per_side"]
     if ($col["gate_false_alarm"] > 0.05) { bad++; print "FAIL false alarm " $col["gate_false_alarm"] " at n=" n }
-    target = (iter >= 5) ? 5 : iter
+    target = (check == "short") ? iter : ((iter >= 5) ? 5 : iter)
     if (n != target) next
     printf "n=%d %-28s median %.3f spread %.3f caught 10%%: %.3f 20%%: %.3f\n", n, $1, $col["median"], $col["spread"], $col["caught_10pct"], $col["caught_20pct"]
     if (check == "short") {
