@@ -637,7 +637,11 @@ mod tests {
     fn alternating_minutes() -> Vec<f64> {
         (0..12)
             .map(|i: usize| {
-                let minute = if (i / 2).is_multiple_of(2) { 2.70 } else { 2.95 };
+                let minute = if (i / 2).is_multiple_of(2) {
+                    2.70
+                } else {
+                    2.95
+                };
                 minute * (1.0 + 0.004 * ((i * 7) % 5) as f64)
             })
             .collect()

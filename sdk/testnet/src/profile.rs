@@ -555,20 +555,15 @@ mod tests {
 
     #[test]
     fn misplaced_service_field_is_refused() {
-        let err = NetworkProfile::from_toml("x", "[relay]\npropagation_ms = 3\n", "x", &[])
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("propagation_ms") && err.contains("[gateway]"),
-            "{err}"
-        );
-        let err = NetworkProfile::from_toml("x", "[aggregator]\nretrieval_ms = 3\n", "x", &[])
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("retrieval_ms") && err.contains("[gateway]"),
-            "{err}"
-        );
+        for (text, field) in [
+            ("[relay]\npropagation_ms = 3\n", "propagation_ms"),
+            ("[aggregator]\nretrieval_ms = 3\n", "retrieval_ms"),
+        ] {
+            let err = NetworkProfile::from_toml("x", text, "x", &[])
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(field) && err.contains("[gateway]"), "{err}");
+        }
     }
 
     #[test]
